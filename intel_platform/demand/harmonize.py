@@ -1,0 +1,261 @@
+"""Pure harmonization rules for demand: raw text rows in, (harmonized, rejected) out.
+
+Every raw row lands in exactly one of the two outputs; a rejected row carries the first rule
+it broke as ``reason``. Nothing here does I/O or reads a clock, so each rule is testable on a
+three-row frame.
+"""
+
+from datetime import date
+
+import polars as pl
+
+from intel_platform.core.contracts import Contract
+from intel_platform.core.quarantine import first_reason
+from intel_platform.demand.contracts import (
+    INVENTORY,
+    MAX_UNITS,
+    PRODUCTS,
+    SALES,
+    STORES,
+    normalized_spelling,
+)
+
+AUDIT = ["_source_file", "_row_number", "_partition", "_raw_index"]
+TRUE_TEXT = ["1", "true", "t", "yes", "y"]
+FALSE_TEXT = ["0", "false", "f", "no", "n"]
+DEFAULT_MAX_PRICE_RATIO = 20.0
+MAX_STOCK = 10_000_000
+
+SALES_SCHEMA = {
+    "source": pl.String, "line_id": pl.String, "store_id": pl.String, "item_id": pl.String,
+    "date": pl.Date, "units": pl.Int32, "price_per_unit": pl.Float32, "promo": pl.Boolean,
+    "is_open": pl.Boolean, "source_file": pl.String,
+}  # fmt: skip
+SALES_COLUMNS = list(SALES_SCHEMA)
+INVENTORY_SCHEMA = {
+    "store_id": pl.String, "item_id": pl.String, "date": pl.Date, "on_hand": pl.Int32,
+    "on_order": pl.Int32, "source_file": pl.String,
+}  # fmt: skip
+
+
+def canonical(raw: pl.DataFrame, contract: Contract) -> pl.DataFrame:
+    """Contract columns (as text, aliases coalesced, blanks as null) plus the audit columns."""
+    audit = [c for c in AUDIT if c in raw.columns]
+    arrival = [c for c in ("_source_file", "_row_number") if c in raw.columns]
+    rows = raw.sort(arrival) if arrival else raw
+    return (
+        rows.select(*contract.canonical_columns(raw.columns), *audit)
+        .with_columns(pl.col(c).str.strip_chars().replace("", None) for c in contract.aliases)
+        .with_row_index("_order")
+    )
+
+
+def _number(column: str) -> pl.Expr:
+    """A finite number, else null (``inf`` and ``NaN`` are as unparseable as ``n/a``)."""
+    value = pl.col(column).cast(pl.Float64, strict=False)
+    return pl.when(value.is_finite()).then(value)
+
+
+def _unparseable(column: str, parsed: pl.Expr) -> pl.Expr:
+    return pl.col(column).is_not_null() & parsed.is_null()
+
+
+def _iso_date(column: str) -> pl.Expr:
+    """ISO dates, and ISO datetimes cut to their day; anything else is unparseable."""
+    iso = pl.col(column).str.contains(r"^\d{4}-\d{2}-\d{2}(?:[T ]\d{2}:\d{2}.*)?$")
+    return pl.when(iso).then(pl.col(column).str.slice(0, 10).str.to_date("%Y-%m-%d", strict=False))
+
+
+def _flag(column: str) -> pl.Expr:
+    text = pl.col(column).str.to_lowercase()
+    return pl.when(text.is_in(TRUE_TEXT)).then(True).when(text.is_in(FALSE_TEXT)).then(False)
+
+
+def _whole(column: str) -> pl.Expr:
+    value = _number(column)
+    return pl.when(value == value.round()).then(value)
+
+
+def _first_seen(keys: list[str], eligible: pl.Expr) -> pl.Expr:
+    """True for the first eligible row of each key, in arrival order (file, row number)."""
+    return pl.col("_order").filter(eligible).first().over(keys) == pl.col("_order")
+
+
+def _split(tagged: pl.DataFrame, columns: list[str]) -> tuple[pl.DataFrame, pl.DataFrame]:
+    good = tagged.filter(pl.col("reason").is_null()).select(columns)
+    return good, tagged.filter(pl.col("reason").is_not_null())
+
+
+def split_sales(
+    raw: pl.DataFrame,
+    *,
+    source: str,
+    stores: pl.DataFrame,
+    products: pl.DataFrame,
+    first: date,
+    last: date,
+    max_price_ratio: float = DEFAULT_MAX_PRICE_RATIO,
+) -> tuple[pl.DataFrame, pl.DataFrame]:
+    """Harmonize raw POS or web-shop rows of partitions [first, last].
+
+    ``products`` needs ``item_id`` and ``base_price`` (an absurd price is more than
+    ``max_price_ratio`` times it); ``stores`` needs ``store_id``. Missing price stays null
+    (a null-rate check watches it); every other broken field sends the row to quarantine.
+    """
+    rows = canonical(raw, SALES)
+    rows = rows.join(
+        products.select("item_id", pl.col("base_price").alias("_base_price"), _known_item=True),
+        on="item_id",
+        how="left",
+    ).join(stores.select("store_id", _known_store=True), on="store_id", how="left")
+    units, price, day = _whole("units"), _number("price_per_unit"), _iso_date("date")
+    reason = first_reason([
+        ("missing_line_id", pl.col("line_id").is_null()),
+        ("missing_units", pl.col("units").is_null()),
+        ("unparseable_units", _unparseable("units", units)),
+        ("negative_units", units < 0),
+        ("absurd_units", units > MAX_UNITS),
+        ("unparseable_price", _unparseable("price_per_unit", price)),
+        ("non_positive_price", price <= 0),
+        ("missing_date", pl.col("date").is_null()),
+        ("unparseable_date", _unparseable("date", day)),
+        ("date_outside_partition", ~day.is_between(first, last)),
+        ("unknown_store", pl.col("_known_store").is_null()),
+        ("unknown_item", pl.col("_known_item").is_null()),
+        ("absurd_price", price > pl.col("_base_price") * max_price_ratio),
+        ("unparseable_promo", _unparseable("promo", _flag("promo"))),
+        ("unparseable_is_open", _unparseable("is_open", _flag("is_open"))),
+    ])  # fmt: skip
+    typed = rows.with_columns(
+        reason=reason,
+        source=pl.lit(source),
+        units=units.cast(pl.Int32, strict=False),
+        price_per_unit=price.cast(pl.Float32),
+        date=day,
+        promo=_flag("promo").fill_null(False),
+        is_open=_flag("is_open"),
+        source_file=pl.col("_source_file"),
+    )
+    return _split(_mark_duplicates(typed, pos=source == "pos"), SALES_COLUMNS)
+
+
+def _mark_duplicates(typed: pl.DataFrame, *, pos: bool) -> pl.DataFrame:
+    """Of valid rows sharing a line id (or, for the POS, a store-item-day) the first wins."""
+    valid = pl.col("reason").is_null()
+    typed = typed.with_columns(
+        reason=pl.when(valid & ~_first_seen(["line_id"], valid))
+        .then(pl.lit("duplicate_line_id"))
+        .otherwise("reason")
+    )
+    if pos:
+        valid = pl.col("reason").is_null()
+        keys = ["store_id", "item_id", "date"]
+        typed = typed.with_columns(
+            reason=pl.when(valid & ~_first_seen(keys, valid))
+            .then(pl.lit("duplicate_store_item_day"))
+            .otherwise("reason")
+        )
+    return typed
+
+
+def split_inventory(
+    raw: pl.DataFrame, *, stores: pl.DataFrame, products: pl.DataFrame, first: date, last: date
+) -> tuple[pl.DataFrame, pl.DataFrame]:
+    """End-of-day stock per store-item-day; one snapshot per key, counts never negative."""
+    rows = canonical(raw, INVENTORY)
+    rows = rows.join(products.select("item_id", _known_item=True), on="item_id", how="left")
+    rows = rows.join(stores.select("store_id", _known_store=True), on="store_id", how="left")
+    on_hand, on_order, day = _whole("on_hand"), _whole("on_order"), _iso_date("date")
+    reason = first_reason([
+        ("missing_on_hand", pl.col("on_hand").is_null()),
+        ("unparseable_on_hand", _unparseable("on_hand", on_hand)),
+        ("negative_on_hand", on_hand < 0),
+        ("absurd_on_hand", on_hand > MAX_STOCK),
+        ("unparseable_on_order", _unparseable("on_order", on_order)),
+        ("negative_on_order", on_order < 0),
+        ("absurd_on_order", on_order > MAX_STOCK),
+        ("unparseable_date", pl.col("date").is_null() | _unparseable("date", day)),
+        ("date_outside_partition", ~day.is_between(first, last)),
+        ("unknown_store", pl.col("_known_store").is_null()),
+        ("unknown_item", pl.col("_known_item").is_null()),
+    ])  # fmt: skip
+    typed = rows.with_columns(
+        reason=reason,
+        on_hand=on_hand.cast(pl.Int32, strict=False),
+        on_order=on_order.cast(pl.Int32, strict=False),
+        date=day,
+        source_file=pl.col("_source_file"),
+    )
+    valid = pl.col("reason").is_null()
+    keys = ["store_id", "item_id", "date"]
+    typed = typed.with_columns(
+        reason=pl.when(valid & ~_first_seen(keys, valid))
+        .then(pl.lit("duplicate_store_item_day"))
+        .otherwise("reason")
+    )
+    return _split(typed, list(INVENTORY_SCHEMA))
+
+
+def split_products(
+    raw: pl.DataFrame, *, categories: pl.DataFrame
+) -> tuple[pl.DataFrame, pl.DataFrame]:
+    """Catalog rows with the category spelled canonically via the alias table
+    (``alias``, ``category``); a spelling nobody mapped yet is quarantined, not guessed."""
+    rows = canonical(raw, PRODUCTS)
+    rows = rows.with_columns(_spelling=normalized_spelling(pl.col("category"))).join(
+        categories.rename({"alias": "_spelling", "category": "_canonical"}),
+        on="_spelling", how="left",
+    )  # fmt: skip
+    price, launch = _number("base_price"), _iso_date("launch_date")
+    reason = first_reason([
+        ("missing_item_id", pl.col("item_id").is_null()),
+        ("unknown_category", pl.col("_canonical").is_null()),
+        ("unparseable_launch_date", pl.col("launch_date").is_null() | launch.is_null()),
+        ("unparseable_price", pl.col("base_price").is_null() | price.is_null()),
+        ("non_positive_price", price <= 0),
+    ])  # fmt: skip
+    typed = rows.with_columns(
+        reason=reason,
+        category=pl.col("_canonical"),
+        launch_date=launch,
+        base_price=price.cast(pl.Float32),
+        source_file=pl.col("_source_file"),
+    )
+    typed = _first_row_per_key(typed, "item_id", "duplicate_item_id")
+    columns = [*PRODUCTS.aliases, "source_file"]
+    return _split(typed, columns)
+
+
+def split_stores(raw: pl.DataFrame) -> tuple[pl.DataFrame, pl.DataFrame]:
+    rows = canonical(raw, STORES)
+    opened = _iso_date("open_date")
+    reason = first_reason([
+        ("missing_store_id", pl.col("store_id").is_null()),
+        ("unparseable_open_date", pl.col("open_date").is_null() | opened.is_null()),
+    ])  # fmt: skip
+    typed = rows.with_columns(reason=reason, open_date=opened, source_file=pl.col("_source_file"))
+    typed = _first_row_per_key(typed, "store_id", "duplicate_store_id")
+    return _split(typed, [*STORES.aliases, "source_file"])
+
+
+def _first_row_per_key(typed: pl.DataFrame, key: str, reason: str) -> pl.DataFrame:
+    valid = pl.col("reason").is_null()
+    return typed.with_columns(
+        reason=pl.when(valid & ~_first_seen([key], valid)).then(pl.lit(reason)).otherwise("reason")
+    )
+
+
+def expected_pos_keys(
+    stores: pl.DataFrame, products: pl.DataFrame, first: date, last: date
+) -> pl.DataFrame:
+    """Store-item-days the POS must report: every open store x every launched item, each day
+    (zero sales included), so completeness can tell a dropped weekend from a quiet one."""
+    days = pl.DataFrame({"date": pl.date_range(first, last, eager=True)})
+    open_stores = days.join(stores.select("store_id", "open_date"), how="cross").filter(
+        pl.col("open_date") <= pl.col("date")
+    )
+    return (
+        open_stores.join(products.select("item_id", "launch_date"), how="cross")
+        .filter(pl.col("launch_date") <= pl.col("date"))
+        .select("store_id", "item_id", "date")
+    )
