@@ -25,6 +25,23 @@ def _generate_demand(args: argparse.Namespace) -> None:
     print(summary)
 
 
+def _import_m5(args: argparse.Namespace) -> None:
+    from intel_platform.demand.importers import import_m5
+
+    print(import_m5(_home(args), args.dir, stores=args.stores, items=args.items, days=args.days))
+
+
+def _import_long(args: argparse.Namespace) -> None:
+    from intel_platform.demand.importers import import_long
+
+    columns = {
+        "date_col": args.date_col, "units_col": args.units_col, "store_col": args.store_col,
+        "item_col": args.item_col, "price_col": args.price_col, "promo_col": args.promo_col,
+        "open_col": args.open_col,
+    }  # fmt: skip
+    print(import_long(_home(args), args.file, category=args.category, **columns))
+
+
 def _demo(args: argparse.Namespace) -> None:
     from intel_platform.demo import run_demo
 
@@ -62,6 +79,8 @@ def _parser() -> argparse.ArgumentParser:
     demand.add_argument("--home", type=Path, help="project home (default $INTEL_PLATFORM_HOME)")
     demand.set_defaults(run=_generate_demand)
 
+    _add_import_commands(commands)
+
     run = commands.add_parser("materialize", help="one run over a range of days (a backfill)")
     run.add_argument("product", choices=["demand"])
     run.add_argument("--first", required=True, help="first day, YYYY-MM-DD")
@@ -78,6 +97,27 @@ def _parser() -> argparse.ArgumentParser:
     demo.add_argument("--home", type=Path)
     demo.set_defaults(run=_demo)
     return parser
+
+
+def _add_import_commands(commands: argparse._SubParsersAction) -> None:
+    importer = commands.add_parser("import", help="turn real data into the landing zone")
+    kinds = importer.add_subparsers(dest="kind", required=True)
+    m5 = kinds.add_parser("m5", help="the public M5 (Walmart) files")
+    m5.add_argument("--dir", type=Path, required=True, help="folder with sales_train_*.csv etc.")
+    m5.add_argument("--stores", nargs="*", help="subset of store ids (default all)")
+    m5.add_argument("--items", nargs="*", help="subset of item ids (default all)")
+    m5.add_argument("--days", type=int, help="first N days only")
+    m5.add_argument("--home", type=Path)
+    m5.set_defaults(run=_import_m5)
+    long = kinds.add_parser("long", help="any long daily sales table (CSV or Parquet)")
+    long.add_argument("--file", type=Path, required=True)
+    long.add_argument("--date-col", required=True)
+    long.add_argument("--units-col", required=True)
+    for option in ("store", "item", "price", "promo", "open"):
+        long.add_argument(f"--{option}-col")
+    long.add_argument("--category", default="Grocery", help="category of every item")
+    long.add_argument("--home", type=Path)
+    long.set_defaults(run=_import_long)
 
 
 def main(argv: list[str] | None = None) -> None:

@@ -246,16 +246,35 @@ def _first_row_per_key(typed: pl.DataFrame, key: str, reason: str) -> pl.DataFra
 
 
 def expected_pos_keys(
-    stores: pl.DataFrame, products: pl.DataFrame, first: date, last: date
+    stores: pl.DataFrame,
+    products: pl.DataFrame,
+    first_seen: pl.DataFrame,
+    first: date,
+    last: date,
 ) -> pl.DataFrame:
-    """Store-item-days the POS must report: every open store x every launched item, each day
-    (zero sales included), so completeness can tell a dropped weekend from a quiet one."""
+    """Store-item-days the POS must report: every store x item the store has ever reported
+    (``first_seen``: store_id, item_id, first_seen), from that first day on, while the store is
+    open and the item launched. Zero sales are reported rows, so a dropped weekend or a store
+    whose file never came shows up as missing keys; items a store never carried do not."""
     days = pl.DataFrame({"date": pl.date_range(first, last, eager=True)})
-    open_stores = days.join(stores.select("store_id", "open_date"), how="cross").filter(
-        pl.col("open_date") <= pl.col("date")
-    )
     return (
-        open_stores.join(products.select("item_id", "launch_date"), how="cross")
-        .filter(pl.col("launch_date") <= pl.col("date"))
+        first_seen.join(stores.select("store_id", "open_date"), on="store_id")
+        .join(products.select("item_id", "launch_date"), on="item_id")
+        .join(days, how="cross")
+        .filter(
+            (pl.col("first_seen") <= pl.col("date"))
+            & (pl.col("open_date") <= pl.col("date"))
+            & (pl.col("launch_date") <= pl.col("date"))
+        )
         .select("store_id", "item_id", "date")
+    )
+
+
+def update_first_seen(first_seen: pl.DataFrame, arrived: pl.DataFrame) -> pl.DataFrame:
+    """Fold a chunk's arrived POS keys into the first day each store-item was reported."""
+    chunk = arrived.group_by("store_id", "item_id").agg(first_seen=pl.col("date").min())
+    return (
+        pl.concat([first_seen, chunk], how="vertical_relaxed")
+        .group_by("store_id", "item_id")
+        .agg(pl.col("first_seen").min())
     )

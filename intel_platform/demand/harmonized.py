@@ -63,6 +63,7 @@ from intel_platform.demand.harmonize import (
     split_products,
     split_sales,
     split_stores,
+    update_first_seen,
 )
 from intel_platform.demand.partitions import DAILY, HISTORY_BACKFILL
 
@@ -166,8 +167,34 @@ def _split_sources(
     return Split(good.sort(grain), pl.concat(bads), arrived_broken)
 
 
+class _Assortment:
+    """The first day each store reported each item, carried across the chunks of a run: the
+    history already in the table, then each chunk's arrivals (the completeness baseline)."""
+
+    def __init__(self, conn: duckdb.DuckDBPyConnection):
+        table = table_name(_key("sales"))
+        self.first_seen = pl.DataFrame(
+            schema={"store_id": pl.String, "item_id": pl.String, "first_seen": pl.Date}
+        )
+        if table_exists(conn, table):
+            self.first_seen = conn.execute(
+                f"SELECT store_id, item_id, min(date) AS first_seen FROM {table} "
+                "WHERE source = 'pos' GROUP BY ALL"
+            ).pl()
+
+    def observe(self, arrived: pl.DataFrame) -> pl.DataFrame:
+        self.first_seen = update_first_seen(self.first_seen, arrived)
+        return self.first_seen
+
+
 def _sales_outcomes(
-    chunk: Split, first: date, last: date, *, refs: tuple, config: HarmonizeConfig
+    chunk: Split,
+    first: date,
+    last: date,
+    *,
+    refs: tuple,
+    assortment: _Assortment,
+    config: HarmonizeConfig,
 ) -> dict[str, CheckOutcome]:
     stores, products = refs
     pos = chunk.good.filter(pl.col("source") == "pos")
@@ -176,6 +203,7 @@ def _sales_outcomes(
     if chunk.rejected.height:
         broken = chunk.rejected.filter(pl.col("source") == "pos").select(keys)
         arrived = pl.concat([arrived, broken.drop_nulls()], how="vertical_relaxed")
+    expected = expected_pos_keys(stores, products, assortment.observe(arrived), first, last)
     return {
         "sales_contract": contract_outcome(SalesModel, chunk.good),
         "sales_price_null_rate": null_rate_outcome(
@@ -188,8 +216,8 @@ def _sales_outcomes(
             min_rows=config.min_quarantine_rows,
         ),  # fmt: skip
         "sales_completeness": completeness_outcome(
-            pos,
-            expected_pos_keys(stores, products, first, last),
+            arrived,
+            expected,
             keys=keys,
             partition_column="date",
             max_missing_share=config.max_missing_share,
@@ -226,7 +254,7 @@ def sales(context: dg.AssetExecutionContext, config: HarmonizeConfig, warehouse:
             ),
         ]
         split = partial(_split_sources, conn, sources, table="sales", empty=SALES_SCHEMA)
-        evaluate = partial(_sales_outcomes, refs=refs, config=config)
+        evaluate = partial(_sales_outcomes, refs=refs, assortment=_Assortment(conn), config=config)
         run = _harmonize(conn, "sales", days, split, evaluate, config)
         lineage = _lineage(conn, SALES, ["pos_sales", "ecom_orders"])
     yield from harmonized_results(

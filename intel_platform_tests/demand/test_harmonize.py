@@ -15,6 +15,7 @@ from intel_platform.demand.harmonize import (
     split_products,
     split_sales,
     split_stores,
+    update_first_seen,
 )
 
 DAY, NEXT = date(2024, 3, 8), date(2024, 3, 9)
@@ -553,8 +554,17 @@ def test_split_stores_harmonizes_and_quarantines():
 # --- expected POS keys ------------------------------------------------------------------------
 
 
+ALL_SEEN = pl.DataFrame(
+    {
+        "store_id": ["S1", "S1", "S2", "S2"],
+        "item_id": ["I1", "I2", "I1", "I2"],
+        "first_seen": [date(2024, 1, 1)] * 4,
+    }
+)
+
+
 def test_expected_pos_keys_respect_open_and_launch_dates():
-    keys = expected_pos_keys(STORES, PRODUCTS, DAY, date(2024, 3, 10))
+    keys = expected_pos_keys(STORES, PRODUCTS, ALL_SEEN, DAY, date(2024, 3, 10))
     assert keys.sort("date", "store_id", "item_id").rows() == [
         ("S1", "I1", DAY),
         ("S1", "I1", NEXT),
@@ -565,3 +575,27 @@ def test_expected_pos_keys_respect_open_and_launch_dates():
         ("S2", "I2", date(2024, 3, 10)),
     ]
     assert keys.columns == ["store_id", "item_id", "date"]
+
+
+def test_expected_pos_keys_follow_each_stores_own_assortment():
+    """M5 ranges items per store: an item a store never reported is not expected there, and a
+    store-item is expected from the first day that store reported it, not the global launch."""
+    seen = pl.DataFrame(
+        {"store_id": ["S1", "S2"], "item_id": ["I1", "I1"], "first_seen": [DAY, date(2024, 3, 10)]}
+    )
+    keys = expected_pos_keys(STORES, PRODUCTS, seen, DAY, date(2024, 3, 10))
+    assert keys.sort("date", "store_id").rows() == [
+        ("S1", "I1", DAY),
+        ("S1", "I1", NEXT),
+        ("S1", "I1", date(2024, 3, 10)),
+        ("S2", "I1", date(2024, 3, 10)),
+    ]
+
+
+def test_update_first_seen_keeps_the_earliest_day_per_store_item():
+    seen = pl.DataFrame({"store_id": ["S1"], "item_id": ["I1"], "first_seen": [NEXT]})
+    arrived = pl.DataFrame(
+        {"store_id": ["S1", "S1", "S2"], "item_id": ["I1", "I1", "I2"], "date": [DAY, NEXT, NEXT]}
+    )
+    updated = update_first_seen(seen, arrived).sort("store_id")
+    assert updated.rows() == [("S1", "I1", DAY), ("S2", "I2", NEXT)]
