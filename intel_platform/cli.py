@@ -4,6 +4,7 @@ Each sub-command imports its product lazily, so ``intel-platform --help`` stays 
 """
 
 import argparse
+import warnings
 from datetime import date, timedelta
 from pathlib import Path
 
@@ -40,6 +41,12 @@ def _import_long(args: argparse.Namespace) -> None:
         "open_col": args.open_col,
     }  # fmt: skip
     print(import_long(_home(args), args.file, category=args.category, **columns))
+
+
+def _rollback(args: argparse.Namespace) -> None:
+    from intel_platform.core.registry import mlflow_target, rollback
+
+    print(rollback(mlflow_target(args.experiment, _home(args)), args.name))
 
 
 def _demo(args: argparse.Namespace) -> None:
@@ -81,6 +88,14 @@ def _parser() -> argparse.ArgumentParser:
 
     _add_import_commands(commands)
 
+    model = commands.add_parser("model", help="registry operations")
+    actions = model.add_subparsers(dest="action", required=True)
+    back = actions.add_parser("rollback", help="champion back to the previous champion")
+    back.add_argument("name", help="registered model, e.g. demand_lightgbm")
+    back.add_argument("--experiment", default="demand")
+    back.add_argument("--home", type=Path)
+    back.set_defaults(run=_rollback)
+
     run = commands.add_parser("materialize", help="one run over a range of days (a backfill)")
     run.add_argument("product", choices=["demand"])
     run.add_argument("--first", required=True, help="first day, YYYY-MM-DD")
@@ -121,6 +136,8 @@ def _add_import_commands(commands: argparse._SubParsersAction) -> None:
 
 
 def main(argv: list[str] | None = None) -> None:
+    # Beta notices (e.g. BackfillPolicy) are for developers, not for a command's output.
+    warnings.filterwarnings("ignore", message=".*currently in beta.*")
     args = _parser().parse_args(argv)
     args.run(args)
 

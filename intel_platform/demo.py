@@ -8,7 +8,9 @@ import dagster as dg
 import duckdb
 
 from intel_platform.core.home import HOME_ENV_VAR, ProjectHome
+from intel_platform.core.registry import champion, mlflow_target
 from intel_platform.core.runs import check_results, failed_steps, materialize_days
+from intel_platform.core.warehouse import table_exists
 from intel_platform.demand.definitions import defs as demand_defs
 from intel_platform.demand.generate import generate_demand
 
@@ -36,10 +38,35 @@ def run_demo(home: ProjectHome, *, stores: int, items: int, days: int, seed: int
     _print_summary(home, result)
 
 
+def _print_models(home: ProjectHome) -> None:
+    """The backtest (every model beside seasonal naive) and which model serves."""
+    with duckdb.connect(str(home.warehouse), read_only=True) as conn:
+        if not table_exists(conn, "demand_models.backtest"):
+            return
+        overall = conn.execute(
+            "SELECT model, n, wape, mape, rmse, bias, coverage FROM demand_models.backtest "
+            "WHERE scope = 'overall' ORDER BY wape"
+        ).fetchall()
+    print("\nbacktest (same rolling-origin windows for every model):")
+    print(f"  {'model':<16}{'rows':>8}{'WAPE':>8}{'MAPE':>8}{'RMSE':>8}{'bias':>8}{'p10-p90':>9}")
+    for model, n, wape, mape, rmse, bias, coverage in overall:
+        band = f"{coverage:.2f}" if coverage is not None else "-"
+        print(f"  {model:<16}{n:>8}{wape:>8.3f}{mape:>8.3f}{rmse:>8.2f}{bias:>+8.3f}{band:>9}")
+    serving = champion(mlflow_target("demand", home), "demand_lightgbm")
+    if serving is None:
+        print("champion: none (the gate promoted no model)")
+    else:
+        print(f"champion: demand_lightgbm v{serving.version}: {serving.tags.get('gate.reason')}")
+    print(
+        f"MLflow: {home.mlflow} (mlflow ui --backend-store-uri sqlite:///{home.mlflow}/mlflow.db)"
+    )
+
+
 def _print_summary(home: ProjectHome, result: dg.ExecuteInProcessResult) -> None:
     with duckdb.connect(str(home.warehouse), read_only=True) as conn:
         tables = conn.execute(
-            "SELECT schema_name || '.' || table_name, estimated_size FROM duckdb_tables() "
+            "SELECT schema_name || '.' || table_name, 0 FROM duckdb_tables() UNION ALL "
+            "SELECT schema_name || '.' || view_name, 0 FROM duckdb_views() WHERE NOT internal "
             "ORDER BY 1"
         ).fetchall()
         print("\ntables (rows):")
@@ -52,6 +79,7 @@ def _print_summary(home: ProjectHome, result: dg.ExecuteInProcessResult) -> None
         print(f"  {check.asset_key.to_user_string()}:{check.check_name:<28} {status}")
     for step, message in failed_steps(result).items():
         print(f"  step {step} stopped: {message.splitlines()[0][:160]}")
+    _print_models(home)
     print(f"\nwarehouse: {home.warehouse}  (duckdb {home.warehouse} -readonly)")
     print("quarantine: SELECT * FROM demand_harmonized.quarantine")
     print(f"Dagster instance: {home.dagster_home}")

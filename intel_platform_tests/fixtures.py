@@ -25,9 +25,13 @@ def small_demand(home: ProjectHome, **overrides) -> date:
     return shape["start"] + timedelta(days=shape["days"] - 1)
 
 
+FOUNDATION = "group:demand_raw or group:demand_harmonized"
+
+
 def run_demand(
-    instance: dg.DagsterInstance, first: date, last: date, selection: str | None = None
+    instance: dg.DagsterInstance, first: date, last: date, selection: str = FOUNDATION
 ) -> dg.ExecuteInProcessResult:
+    """Raw and harmonized layers by default: two weeks of data are too short to train on."""
     return materialize_days(demand_defs(), instance, first, last, selection=selection)
 
 

@@ -177,6 +177,7 @@ class TrainingRun:
     feature_importance: Mapping[str, float] | None = None
     tags: Mapping[str, str] = field(default_factory=dict)
     pip_requirements: Sequence[str] | None = None
+    tables: Mapping[str, pl.DataFrame] = field(default_factory=dict)
 
 
 class RegisteredVersion(NamedTuple):
@@ -261,6 +262,8 @@ def log_training_run(target: MlflowTarget, run: TrainingRun) -> RegisteredVersio
         mlflow.log_params(dict(run.params))
         mlflow.log_metrics({k: float(v) for k, v in run.metrics.items()})
         _log_features(run)
+        for name, table in run.tables.items():  # e.g. explanations, backtest by window
+            mlflow.log_text(table.write_csv(), f"{name}.csv")
         info = _log_model(run)
     version = str(info.registered_model_version)
     for key, value in version_tags.items():
@@ -416,13 +419,14 @@ def rollback(target: MlflowTarget, model_name: str) -> str:
 
 @dataclass(frozen=True)
 class ChampionInfo:
-    """The serving version, the metrics of the run that trained it and its registry tags."""
+    """The serving version, the params and metrics of the run that trained it, its tags."""
 
     model_name: str
     version: str
     run_id: str
     metrics: dict[str, float]
     tags: dict[str, str]
+    params: dict[str, str] = field(default_factory=dict)
 
 
 def champion(target: MlflowTarget, model_name: str) -> ChampionInfo | None:
@@ -433,8 +437,11 @@ def champion(target: MlflowTarget, model_name: str) -> ChampionInfo | None:
     if version is None:
         return None
     model_version = client.get_model_version(model_name, version)
-    metrics = dict(client.get_run(model_version.run_id).data.metrics)
-    return ChampionInfo(model_name, version, model_version.run_id, metrics, model_version.tags)
+    data = client.get_run(model_version.run_id).data
+    return ChampionInfo(
+        model_name, version, model_version.run_id, dict(data.metrics), model_version.tags,
+        dict(data.params),
+    )  # fmt: skip
 
 
 def load_champion(target: MlflowTarget, model_name: str, flavor: str) -> Any:

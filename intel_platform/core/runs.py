@@ -17,6 +17,7 @@ def materialize_days(
     selection: str | None = None,
     raise_on_error: bool = False,
     log_level: str = "WARNING",
+    run_config: dict | None = None,
 ) -> dg.ExecuteInProcessResult:
     """One run over a partition range (a single-run backfill), unpartitioned assets included.
     ``selection`` uses the UI's syntax, e.g. ``group:demand_raw`` or ``demand/raw/pos_sales+``."""
@@ -26,7 +27,10 @@ def materialize_days(
         resources=defs.resources,
         selection=dg.AssetSelection.from_string(selection) if selection else None,
         tags={RANGE_START_TAG: first.isoformat(), RANGE_END_TAG: last.isoformat()},
-        run_config={"loggers": {"console": {"config": {"log_level": log_level}}}},
+        run_config={
+            **(run_config or {}),
+            "loggers": {"console": {"config": {"log_level": log_level}}},
+        },
         raise_on_error=raise_on_error,
     )
 

@@ -152,3 +152,38 @@ class StoresModel(pa.DataFrameModel):
 
     class Config(_Strict):
         pass
+
+
+FALLBACKS = ["none", "category", "store", "chain"]
+
+
+class ForecastModel(pa.DataFrameModel):
+    """One row per store x item x forecast day: what replenishment and people read."""
+
+    store_id: str
+    item_id: str
+    date: pl.Date
+    horizon: pl.Int16 = pa.Field(ge=1, le=366)
+    p10: pl.Float32 = pa.Field(ge=0)
+    p50: pl.Float32 = pa.Field(ge=0)
+    p90: pl.Float32 = pa.Field(ge=0)
+    fallback: str = pa.Field(isin=FALLBACKS)
+    model_version: str
+    data_as_of: pl.Date
+
+    class Config(_Strict):
+        unique = ["store_id", "item_id", "date"]
+
+    @pa.dataframe_check
+    @classmethod
+    def quantiles_are_ordered(cls, data: PolarsData) -> pl.LazyFrame:
+        """p10 <= p50 <= p90: a crossed interval means a broken quantile model."""
+        return data.lazyframe.select(
+            (pl.col("p10") <= pl.col("p50")) & (pl.col("p50") <= pl.col("p90"))
+        )
+
+    @pa.dataframe_check
+    @classmethod
+    def forecasts_start_after_the_data(cls, data: PolarsData) -> pl.LazyFrame:
+        """A forecast for a day already observed is not a forecast."""
+        return data.lazyframe.select(pl.col("date") > pl.col("data_as_of"))

@@ -1,0 +1,55 @@
+"""Wide tables kept as Parquet parts under the project home, queryable as DuckDB views.
+
+Feature tables are tens of columns over tens of millions of rows: written part by part (one
+store at a time) they never exist whole in memory, and readers scan them lazily with
+predicate and projection pushdown (Polars ``scan_parquet`` or the DuckDB view). A rebuild is
+written beside the live table and swapped in by a rename, so readers never see half a table.
+"""
+
+import shutil
+from collections.abc import Iterable
+from pathlib import Path
+
+import dagster as dg
+import duckdb
+import polars as pl
+
+from intel_platform.core.home import ProjectHome
+
+
+def table_dir(home: ProjectHome, key: dg.AssetKey) -> Path:
+    """``demand/features/store_item_day`` -> ``<home>/tables/demand_features/store_item_day``."""
+    return home.root / "tables" / "_".join(key.path[:-1]) / key.path[-1]
+
+
+def write_parts(directory: Path, parts: Iterable[tuple[str, pl.LazyFrame]]) -> int:
+    """Stream each (name, frame) to ``<name>.parquet`` in a fresh folder, then swap it in."""
+    staging = directory.with_name(directory.name + ".staging")
+    shutil.rmtree(staging, ignore_errors=True)
+    staging.mkdir(parents=True)
+    rows = 0
+    for name, frame in parts:
+        path = staging / f"{name}.parquet"
+        frame.sink_parquet(path)
+        rows += pl.scan_parquet(path).select(pl.len()).collect().item()
+    retired = directory.with_name(directory.name + ".retired")
+    shutil.rmtree(retired, ignore_errors=True)
+    if directory.exists():
+        directory.rename(retired)
+    staging.rename(directory)
+    shutil.rmtree(retired, ignore_errors=True)
+    return rows
+
+
+def scan(directory: Path) -> pl.LazyFrame:
+    if not directory.exists():
+        raise FileNotFoundError(f"{directory} does not exist: materialize its asset first")
+    return pl.scan_parquet(directory / "*.parquet")
+
+
+def register_view(conn: duckdb.DuckDBPyConnection, table: str, directory: Path) -> None:
+    """A DuckDB view over the parts, so the table is queryable like any other."""
+    schema, _ = table.split(".")
+    conn.execute(f"CREATE SCHEMA IF NOT EXISTS {schema}")
+    pattern = str(directory / "*.parquet").replace("'", "''")
+    conn.execute(f"CREATE OR REPLACE VIEW {table} AS SELECT * FROM read_parquet('{pattern}')")

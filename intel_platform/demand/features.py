@@ -1,0 +1,451 @@
+"""Demand features: one row per store x item x day, point-in-time safe, one definition for
+training and serving.
+
+Grain and invariants
+- ``daily_demand`` turns harmonized sales lines into the store x item x day grain.
+- ``build_features`` completes each series' date grid (first row to last row); a day without a
+  POS row gets ``units`` null, never 0, so a missing day cannot pose as zero demand (DOMAIN.md,
+  "the new category", "the weekend drop").
+- No feature of day d reads ``units`` of day d or later; price, promo and is_open of day d are
+  known in advance and may be used. The recursive forecaster calls the same function on history
+  plus fed-back predictions, so training and serving share one definition.
+
+Why it is written this way: 59 M rows (M5 shape) must fit in seconds on two cores, and
+``.over()`` or joins on that many rows cost several times more than whole-column operations.
+Series are contiguous and the grid is complete, so a day offset is a row offset; each series is
+preceded by 28 empty padding rows, so whole-column rolling windows and short lags cannot reach
+the previous series (only lag 364 needs a mask). Window sums run over integer-valued floats
+(units, prices in mills), which is exact: a window gives the same number whatever history
+precedes it, and that is what makes the tail-window recursion match training. Calendar and
+encodings are gathers from small lookup arrays, not joins.
+"""
+
+__all__ = [
+    "CALENDAR_FEATURES",
+    "CATEGORICAL_FEATURES",
+    "FEATURE_COLUMNS",
+    "GRAIN",
+    "LAGS",
+    "MIN_HISTORY_DAYS",
+    "PRICE_WINDOW",
+    "TARGET",
+    "WINDOWS",
+    "build_features",
+    "daily_demand",
+    "holiday_calendar",
+]
+
+from collections.abc import Iterable
+from datetime import date
+
+import dagster as dg
+import duckdb
+import holidays
+import pandera.polars as pa
+import polars as pl
+from dagster_duckdb import DuckDBResource
+
+from intel_platform.core.checks import CheckDefinition, CheckOutcome, contract_outcome
+from intel_platform.core.metadata import table_metadata
+from intel_platform.core.parquet_tables import register_view, scan, table_dir, write_parts
+from intel_platform.core.resources import ProjectHomeResource
+from intel_platform.core.warehouse import read_table, table_name
+
+GRAIN = ("store_id", "item_id", "date")
+TARGET = "units"
+LAGS = (7, 14, 28, 364)
+WINDOWS = (7, 28)
+PRICE_WINDOW = 28
+# A forecast origin needs this much history for every feature of day origin + 1 to be defined.
+MIN_HISTORY_DAYS = max(LAGS) + max(WINDOWS)
+
+CALENDAR_FEATURES = (
+    "day_of_week",
+    "week_of_year",
+    "month",
+    "day_of_month",
+    "is_holiday",
+    "days_to_next_holiday",
+)
+CATEGORICAL_FEATURES = ("store_code", "item_code", "category_code", "department_code")
+FEATURE_COLUMNS = (
+    *(f"units_lag_{k}" for k in LAGS),
+    *(f"units_{stat}_{w}" for w in WINDOWS for stat in ("mean", "std")),
+    "price_per_unit",
+    f"price_change_{PRICE_WINDOW}",
+    "promo",
+    "is_open",
+    *CALENDAR_FEATURES,
+    "days_since_first_sale",
+    *CATEGORICAL_FEATURES,
+)
+
+_PRICE_SCALE = 1000  # prices averaged as integer mills: exact, so history length cannot matter
+# Empty days put before each series: a window of <= _PAD days can never reach the previous one.
+_PAD = max(*WINDOWS, PRICE_WINDOW)
+_D = pl.col("date").cast(pl.Int32)
+
+
+def daily_demand(sales: pl.LazyFrame) -> pl.LazyFrame:
+    """Store x item x day demand from harmonized sales lines (POS summaries + web order lines).
+
+    ``units`` = POS units + ecom units, but null when the day has no POS row: the POS total is
+    unknown then, and a partial number would understate demand. ``price_per_unit`` is the POS
+    price, else the units-weighted ecom price; ``promo`` is true if any line was on promotion;
+    ``is_open`` comes from POS (false if any POS row says closed). Sorted by the grain, which
+    ``build_features`` relies on.
+    """
+    pos, ecom = pl.col("source") == "pos", pl.col("source") == "ecom"
+    units = pl.col("units").cast(pl.Int64)
+    out = (
+        sales.with_columns(pl.col("store_id", "item_id").cast(pl.Categorical))
+        .group_by(GRAIN)
+        .agg(
+            _n_pos=pos.sum(),
+            _units=units.filter(pos | ecom).sum(),
+            _pos_price=_weighted_price(pos),
+            _ecom_price=_weighted_price(ecom),
+            promo=pl.col("promo").any(),
+            is_open=pl.col("is_open").filter(pos).min(),
+        )
+        .select(
+            *GRAIN,
+            units=pl.when(pl.col("_n_pos") > 0).then(pl.col("_units")).cast(pl.Int32),
+            price_per_unit=pl.coalesce("_pos_price", "_ecom_price").cast(pl.Float32),
+            promo="promo",
+            is_open="is_open",
+        )
+    )
+    return out.sort(GRAIN)
+
+
+def _weighted_price(mask: pl.Expr) -> pl.Expr:
+    """Units-weighted mean price of the masked lines; plain mean when they sold nothing."""
+    price = pl.col("price_per_unit").cast(pl.Float64)
+    priced = mask & price.is_not_null()
+    weight = pl.col("units").cast(pl.Float64).filter(priced)
+    weighted = (weight * price.filter(priced)).sum() / weight.sum()
+    return pl.when(weight.sum() > 0).then(weighted).otherwise(price.filter(priced).mean())
+
+
+def holiday_calendar(start: date, end: date, country: str = "US") -> pl.DataFrame:
+    """Calendar features for every day in [start, end], one row per day (a few thousand rows).
+
+    Built once per call and gathered by day offset, so 59 M rows never hash a date. Holidays
+    come from the ``holidays`` package and run one year past ``end``, so ``days_to_next_holiday``
+    is defined up to the last day (0 on a holiday).
+    """
+    days = pl.date_range(start, end, eager=True).alias("date")
+    known = holidays.country_holidays(country, years=range(start.year, end.year + 2))
+    table = pl.DataFrame({"holiday": sorted(known)}, schema={"holiday": pl.Date})
+    frame = days.to_frame().join_asof(
+        table.with_columns(next_holiday=pl.col("holiday")),
+        left_on="date",
+        right_on="holiday",
+        strategy="forward",
+    )
+    return frame.select(
+        "date",
+        day_of_week=pl.col("date").dt.weekday().cast(pl.Int8),
+        week_of_year=pl.col("date").dt.week().cast(pl.Int8),
+        month=pl.col("date").dt.month().cast(pl.Int8),
+        day_of_month=pl.col("date").dt.day().cast(pl.Int8),
+        is_holiday=(pl.col("next_holiday") == pl.col("date")).cast(pl.Int8),
+        days_to_next_holiday=(pl.col("next_holiday") - pl.col("date"))
+        .dt.total_days()
+        .cast(pl.Int16),
+    )
+
+
+def build_features(
+    daily: pl.LazyFrame,
+    products: pl.LazyFrame | pl.DataFrame,
+    *,
+    stores: pl.LazyFrame | pl.DataFrame | None = None,
+    holidays_country: str = "US",
+) -> pl.LazyFrame:
+    """Training and serving features at the store x item x day grain, on a complete date grid.
+
+    ``daily`` must be ``daily_demand``'s contract: unique and sorted by (store_id, item_id,
+    date); sorting 59 M rows would cost more than the features, so it is not redone here.
+    ``units`` may be integer or float (the recursive forecaster feeds back predictions).
+    Encodings are positions in the sorted catalog values (``products``; ``stores`` for stores,
+    else the stores present in ``daily``), so codes are stable across calls on the same catalog;
+    an id missing from the catalog gets a null code. Output: the grain, ``units`` (target,
+    null on a missing day), then ``FEATURE_COLUMNS``.
+    """
+    calendar, day_index, store_ids = _context(daily, stores, holidays_country)
+    features = _history_features(
+        daily
+    ).select(  # then the same-day features
+        *GRAIN,
+        TARGET,
+        *FEATURE_COLUMNS[: FEATURE_COLUMNS.index("promo")],
+        pl.col("promo").cast(pl.Int8),
+        pl.col("is_open").cast(pl.Int8),
+        *(pl.lit(calendar[c]).gather(day_index).alias(c) for c in CALENDAR_FEATURES),
+        "days_since_first_sale",
+        *_code_exprs(products.lazy().collect(), store_ids),
+    )
+    if calendar.is_empty():  # the streaming engine panics on an empty exploded frame
+        return pl.LazyFrame(schema=features.collect_schema())
+    return features
+
+
+def _context(
+    daily: pl.LazyFrame, stores: pl.LazyFrame | pl.DataFrame | None, country: str
+) -> tuple[pl.DataFrame, pl.Expr, pl.Series]:
+    """The small tables the row pass gathers from: calendar of the covered days (with the
+    row-to-calendar index) and the store ids that define store codes. One cheap pre-pass."""
+    store_ids = daily.select(pl.col("store_id").unique().cast(pl.String))
+    if stores is not None:
+        store_ids = stores.lazy().select(pl.col("store_id").cast(pl.String))
+    bounds = daily.select(lo=pl.col("date").min(), hi=pl.col("date").max())
+    lohi, store_frame = pl.collect_all([bounds, store_ids])
+    lo, hi = lohi.row(0)
+    if lo is None:  # no rows: an empty calendar tells the caller
+        lo, hi = date(1970, 1, 2), date(1970, 1, 1)
+    day_index = _D - (lo - date(1970, 1, 1)).days
+    return holiday_calendar(lo, hi, country), day_index, store_frame["store_id"]
+
+
+def _history_features(daily: pl.LazyFrame) -> pl.LazyFrame:
+    """Features that read other days (lags, windows, price change, days since first sale),
+    computed on the padded grid; the padding rows are dropped right after."""
+    return (
+        _padded_grid(daily)
+        .with_columns(_cs_s=(pl.col(TARGET) > 0).fill_null(False).cast(pl.Int32).cum_sum())
+        .with_columns(_first_sale=_first_sale_day())
+        .select(
+            *GRAIN,
+            TARGET,
+            *_lag_exprs(),
+            *_window_exprs(),
+            *_price_exprs(),
+            "promo",
+            "is_open",
+            pl.when(_D > pl.col("_first_sale"))
+            .then(_D - pl.col("_first_sale"))
+            .cast(pl.Int16)
+            .alias("days_since_first_sale"),
+            "_sid",
+            "_first",
+            "_pad",
+        )
+        .filter(~pl.col("_pad"))
+    )
+
+
+def _padded_grid(daily: pl.LazyFrame) -> pl.LazyFrame:
+    """Insert the missing days of each series and ``_PAD`` empty days before it, without a sort.
+
+    Every row expands to the run of days since the previous row of its series (usually one;
+    ``_PAD + 1`` for a series' first row); only the last day of a run is observed, inserted days
+    get null units and covariates. ``_sid`` numbers the series (from 1), ``_first`` marks their
+    first real day, ``_pad`` the rows dropped once the history features are computed.
+    """
+    new = (
+        (pl.col("store_id") != pl.col("store_id").shift(1))
+        | (pl.col("item_id") != pl.col("item_id").shift(1))
+    ).fill_null(True)
+    gap = pl.when(new).then(_PAD + 1).otherwise(_D - _D.shift(1))
+    observed = pl.col("_back") == 0
+    start = pl.col("_new") & (pl.col("_back") == _PAD)
+    covariates = (TARGET, "price_per_unit", "promo", "is_open")
+    return (
+        daily.select(*GRAIN, *covariates)
+        .with_columns(_new=new, _back=pl.int_ranges(gap - 1, -1, -1, dtype=pl.Int32))
+        .explode("_back")
+        .select(
+            "store_id",
+            "item_id",
+            (_D - pl.col("_back")).cast(pl.Date).alias("date"),
+            *(pl.when(observed).then(pl.col(c)).alias(c) for c in covariates),
+            _sid=start.cast(pl.Int32).cum_sum(),
+            _first=pl.col("_new") & observed,
+            _pad=pl.col("_new") & ~observed,
+        )
+    )
+
+
+def _past(column: str) -> pl.Expr:
+    """Yesterday's value as Float64: rolling windows over it cover the days before today only.
+
+    Units and prices in mills are integer-valued, so the windows' running sums are exact and a
+    window gives the same number whatever history precedes it (training = tail-window serving).
+    """
+    return pl.col(column).cast(pl.Float64).shift(1)
+
+
+def _lag_exprs() -> list[pl.Expr]:
+    """Units k days back; null when the series is younger than k days or that day is missing.
+
+    Lags within the padding land on empty rows by construction; longer ones are masked when
+    the row k back belongs to another series."""
+    out = []
+    for k in LAGS:
+        lag = pl.col(TARGET).shift(k)
+        if k > _PAD:
+            lag = pl.when(pl.col("_sid").shift(k) == pl.col("_sid")).then(lag)
+        out.append(lag.cast(pl.Float32).alias(f"units_lag_{k}"))
+    return out
+
+
+def _window_exprs() -> list[pl.Expr]:
+    """Mean (>= 1 observed day) and sample std (>= 2) of units over the past w days; missing
+    days are skipped, not counted as zeros. Windows never exceed the padding, so they cannot
+    reach the previous series.
+
+    Each operand appears once per expression: the streaming engine does not deduplicate
+    subexpressions, and a repeated window sum would be recomputed over every row."""
+    units, squares = _past(TARGET), _past(TARGET).pow(2)
+    observed = pl.col(TARGET).is_not_null().cast(pl.Float64).shift(1)
+    out = []
+    for w in WINDOWS:
+        mean = units.rolling_mean(w, min_samples=1)
+        mean_square = squares.rolling_mean(w, min_samples=2)  # null below 2 observed days
+        bessel = 1 + 1 / (observed.rolling_sum(w) - 1)  # n / (n - 1)
+        std = ((mean_square - mean.pow(2)).clip(lower_bound=0) * bessel).sqrt()
+        out += [
+            mean.cast(pl.Float32).alias(f"units_mean_{w}"),
+            std.cast(pl.Float32).alias(f"units_std_{w}"),
+        ]
+    return out
+
+
+def _price_exprs() -> list[pl.Expr]:
+    """Today's price (known in advance) and its change vs the mean price of the past 28 days
+    (null when none of them had a price). Prices are averaged as integer mills, exactly."""
+    mills = (pl.col("price_per_unit").cast(pl.Float64) * _PRICE_SCALE).round()
+    reference = mills.shift(1).rolling_mean(PRICE_WINDOW, min_samples=1)
+    change = pl.col("price_per_unit").cast(pl.Float64) * _PRICE_SCALE / reference - 1
+    return [
+        pl.col("price_per_unit").cast(pl.Float32),
+        change.cast(pl.Float32).alias(f"price_change_{PRICE_WINDOW}"),
+    ]
+
+
+def _first_sale_day() -> pl.Expr:
+    """Day (as Int32) of each series' first sale, on every row of the series; null if none.
+
+    The running count of sale days never decreases, so a series' first sale is the first row
+    where it exceeds its level before the series: one binary search per series, not a group-by
+    over every row. Features only compare it with today, so only a sale before today shows."""
+    running = pl.col("_cs_s")
+    before = running.shift(1).filter("_first")  # the count before the series (padding adds 0)
+    at = running.search_sorted(before, side="right").clip(upper_bound=pl.len() - 1)
+    own = (running.gather(at) > before) & (
+        pl.col("_sid").gather(at) == pl.col("_sid").filter("_first")
+    )
+    return pl.when(own).then(_D.gather(at)).gather(pl.col("_sid") - 1)
+
+
+def _code_exprs(products: pl.DataFrame, store_ids: pl.Series) -> list[pl.Expr]:
+    """Integer codes = positions in the sorted catalog values (stable for a given catalog).
+
+    Store and item are encoded once per series and gathered back by series number; category
+    and department are looked up per item code in a small array. Nothing joins 59 M rows."""
+    catalog = (
+        products.select(pl.col("item_id", "category", "department").cast(pl.String))
+        .filter(pl.col("item_id").is_not_null())
+        .unique("item_id", keep="first", maintain_order=True)
+        .sort("item_id")
+    )
+    per_series = pl.col("_sid") - 1
+    store_enum, item_enum = _enum(store_ids), _enum(catalog["item_id"])
+    store = pl.col("store_id").filter("_first").cast(pl.String).cast(store_enum, strict=False)
+    item = pl.col("item_id").filter("_first").cast(pl.String).cast(item_enum, strict=False)
+    item_code = item.to_physical().cast(pl.Int32).gather(per_series)
+    by_item = catalog.select(
+        pl.col(c).cast(_enum(catalog[c])).to_physical().cast(pl.Int16)
+        for c in ("category", "department")
+    )
+    return [
+        store.to_physical().cast(pl.Int16).gather(per_series).alias("store_code"),
+        item_code.alias("item_code"),
+        pl.lit(by_item["category"]).gather(item_code).alias("category_code"),
+        pl.lit(by_item["department"]).gather(item_code).alias("department_code"),
+    ]
+
+
+def _enum(values: Iterable[str | None]) -> pl.Enum:
+    """Enum of the sorted distinct non-null values: its physical codes are the encodings."""
+    return pl.Enum(sorted({str(v) for v in values if v is not None}))
+
+
+# --- Dagster layer: the feature table, one Parquet part per store -----------------------------
+
+KEY = dg.AssetKey(["demand", "features", "store_item_day"])
+_HARMONIZED = ["demand", "harmonized"]
+_SALES_COLUMNS = "source, store_id, item_id, date, units, price_per_unit, promo, is_open"
+
+CHECKS = [
+    CheckDefinition(
+        KEY,
+        "features_contract",
+        "Pandera: one row per store-item-day, units >= 0 or null (missing, never zero), "
+        "calendar and store/item codes never null.",
+        "A feature rule broke: read sample_rows, fix intel_platform/demand/features.py (with a "
+        "test), re-materialize the features; training and forecasts wait meanwhile.",
+    ),
+]
+
+
+def features_schema() -> pa.DataFrameSchema:
+    """The feature table's contract: lags and windows may be null (young series), and a missing
+    day has unknown units, price and promo; calendar and codes are always known."""
+    never_null = [*CALENDAR_FEATURES, "store_code", "item_code", "date"]
+    return pa.DataFrameSchema(
+        {
+            TARGET: pa.Column(nullable=True, checks=pa.Check.ge(0)),
+            **{column: pa.Column(nullable=False) for column in never_null},
+        },
+        unique=list(GRAIN),
+    )
+
+
+def _store_daily(conn: duckdb.DuckDBPyConnection, store: str) -> pl.LazyFrame:
+    """One store's sales lines from DuckDB (filter pushed down), as daily demand."""
+    sales = conn.execute(
+        f"SELECT {_SALES_COLUMNS} FROM {table_name([*_HARMONIZED, 'sales'])} WHERE store_id = ?",
+        [store],
+    ).pl()
+    return daily_demand(sales.lazy())
+
+
+@dg.asset(
+    key=KEY, group_name="demand_features", owners=["team:demand"], code_version="1",
+    deps=[dg.AssetKey([*_HARMONIZED, name]) for name in ("sales", "products", "stores")],
+    kinds={"polars", "parquet", "duckdb"}, check_specs=[c.spec for c in CHECKS],
+)  # fmt: skip
+def store_item_day(warehouse: DuckDBResource, project_home: ProjectHomeResource):
+    """Training and scoring features per store x item x day (lags 7/14/28/364, past-only
+    rolling mean/std 7/28, price change, promo, calendar and holidays, codes, days since first
+    sale), built one store at a time so the table never sits whole in memory."""
+    directory = table_dir(project_home.home, KEY)
+    with warehouse.get_connection() as conn:
+        products = read_table(conn, table_name([*_HARMONIZED, "products"]))
+        stores = read_table(conn, table_name([*_HARMONIZED, "stores"]), ["store_id"])
+        parts = (
+            (store, build_features(_store_daily(conn, store), products, stores=stores))
+            for store in sorted(stores["store_id"].to_list())
+        )
+        rows = write_parts(directory, parts)
+        register_view(conn, table_name(KEY), directory)
+    outcome = CheckOutcome()
+    for part in sorted(directory.glob("*.parquet")):
+        outcome = outcome.merge(contract_outcome(features_schema(), pl.read_parquet(part)))
+    table = scan(directory)
+    yield dg.MaterializeResult(
+        metadata={
+            **table_metadata(rows, table.collect_schema()),
+            "data_as_of": str(
+                table.filter(pl.col(TARGET).is_not_null())
+                .select(pl.col("date").max())
+                .collect()
+                .item()
+            ),
+            "path": dg.MetadataValue.path(str(directory)),
+        }
+    )
+    yield CHECKS[0].result(outcome)

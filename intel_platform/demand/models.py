@@ -1,0 +1,220 @@
+"""Models layer: a rolling-origin backtest of every model against seasonal naive, then LightGBM
+trained, tracked in MLflow, registered as challenger and promoted to champion only through the
+gate. Training and scoring code is in ``training.py``; these assets only orchestrate.
+"""
+
+from datetime import date, timedelta
+
+import dagster as dg
+import polars as pl
+from dagster_duckdb import DuckDBResource
+
+from intel_platform.core.metadata import markdown_table, table_metadata
+from intel_platform.core.parquet_tables import scan, table_dir
+from intel_platform.core.registry import (
+    TrainingRun,
+    apply_gate,
+    champion,
+    data_version,
+    log_training_run,
+    promotion_gate,
+)
+from intel_platform.core.resources import MlflowResource, ProjectHomeResource
+from intel_platform.core.warehouse import read_table, replace_table, table_name
+from intel_platform.demand.features import FEATURE_COLUMNS, GRAIN, MIN_HISTORY_DAYS
+from intel_platform.demand.forecasting import COVARIATES
+from intel_platform.demand.prophet_models import prophet_forecaster
+from intel_platform.demand.training import (
+    LightGBMParams,
+    contributions,
+    feature_importance,
+    lightgbm_forecaster,
+    train_lightgbm,
+    with_cold_start,
+)
+from intel_platform.demand.training import backtest as run_backtest
+
+KEY_PREFIX = ["demand", "models"]
+GROUP = "demand_models"
+OWNERS = ["team:demand"]
+FEATURES_KEY = dg.AssetKey(["demand", "features", "store_item_day"])
+PRODUCTS_KEY = dg.AssetKey(["demand", "harmonized", "products"])
+EXPERIMENT = "demand"
+LIGHTGBM_MODEL = "demand_lightgbm"
+BASELINE = "seasonal_naive"
+
+
+class ModelConfig(dg.Config):
+    """Tunables of training, backtest and gate; ``retrain_reason`` travels into MLflow."""
+
+    window_days: int = 365
+    num_boost_round: int = 300
+    backtest_windows: int = 3
+    horizon: int = 28
+    prophet_level: list[str] = ["store_id"]  # noqa: RUF012
+    prophet_workers: int = 2
+    prophet_timeout_s: float = 60.0
+    gate_metric: str = "wape"
+    gate_margin: float = 0.02
+    retrain_reason: str = "manual"
+
+
+def lightgbm_params(config: ModelConfig) -> LightGBMParams:
+    return LightGBMParams(window_days=config.window_days, num_boost_round=config.num_boost_round)
+
+
+def read_features(home, *, since: date | None = None, columns=None) -> pl.DataFrame:
+    """Rows of the feature table from ``since`` (pushed down into the Parquet scan)."""
+    frame = scan(table_dir(home, FEATURES_KEY))
+    if since is not None:
+        frame = frame.filter(pl.col("date") >= since)
+    return frame.select(columns).collect() if columns else frame.collect()
+
+
+def data_as_of(frame: pl.DataFrame) -> date:
+    """The newest day with an observed target: what every prediction is based on."""
+    return frame.filter(pl.col("units").is_not_null())["date"].max()
+
+
+def history_for(home, config: ModelConfig) -> pl.DataFrame:
+    """Daily demand long enough for every backtest origin to train its window with lags."""
+    last = read_features(home, columns=["date"])["date"].max()
+    days = config.window_days + config.backtest_windows * config.horizon + MIN_HISTORY_DAYS
+    return read_features(
+        home, since=last - timedelta(days=days), columns=[*GRAIN, "units", *COVARIATES]
+    )
+
+
+SPEC = ("window_days", "num_boost_round", "objective", "tweedie_variance_power")
+
+
+def is_refit(champion_params: dict[str, str], run_params: dict) -> bool:
+    """Same spec as the champion, newer data: the champion's backtest on these windows is this
+    spec's backtest, so the gate asks it to beat the baseline (and so keeps data fresh)."""
+    return all(champion_params.get(k) == str(run_params.get(k)) for k in SPEC)
+
+
+@dg.asset(
+    key_prefix=KEY_PREFIX, group_name=GROUP, owners=OWNERS, code_version="1",
+    deps=[FEATURES_KEY, PRODUCTS_KEY], kinds={"lightgbm", "prophet", "duckdb"},
+)  # fmt: skip
+def backtest(
+    context: dg.AssetExecutionContext,
+    config: ModelConfig,
+    warehouse: DuckDBResource,
+    project_home: ProjectHomeResource,
+) -> dg.MaterializeResult:
+    """Rolling-origin backtest: the last ``backtest_windows`` 28-day windows, the same windows
+    and rows for every model (LightGBM, Prophet per store disaggregated to items, seasonal
+    naive). A forecast from origin T uses nothing after T. WAPE, MAPE, RMSE, bias, interval
+    coverage; overall, per window and per category."""
+
+    daily = history_for(project_home.home, config)
+    with warehouse.get_connection() as conn:
+        products = read_table(conn, table_name(PRODUCTS_KEY))
+    models = {
+        "lightgbm": with_cold_start(lightgbm_forecaster(lightgbm_params(config))),
+        "prophet": with_cold_start(prophet_forecaster(
+            config.prophet_level, max_workers=config.prophet_workers,
+            timeout_s=config.prophet_timeout_s,
+        )),
+    }  # fmt: skip
+    result = run_backtest(
+        daily, products, models, windows=config.backtest_windows, horizon=config.horizon
+    )
+    metrics = result.metrics.with_columns(data_as_of=pl.lit(data_as_of(daily)))
+    with warehouse.get_connection() as conn:
+        replace_table(conn, table_name(context.asset_key), metrics)
+    overall = metrics.filter(pl.col("scope") == "overall").sort("wape")
+    context.log.info(f"backtest overall:\n{overall}")
+    return dg.MaterializeResult(
+        metadata={
+            **table_metadata(metrics.height, metrics.schema),
+            "overall": dg.MetadataValue.md(markdown_table(overall.drop("scope", strict=False))),
+            **{f"wape_{m}": float(w) for m, w in result.overall("wape").items() if w is not None},
+            "data_as_of": str(data_as_of(daily)),
+        }
+    )
+
+
+def _backtest_metrics(warehouse: DuckDBResource, metric: str) -> dict[str, float]:
+    """Overall backtest ``metric`` per model, from the backtest asset's table."""
+    with warehouse.get_connection() as conn:
+        frame = read_table(conn, table_name([*KEY_PREFIX, "backtest"]))
+    overall = frame.filter(pl.col("scope") == "overall")
+    return {m: float(v) for m, v in zip(overall["model"], overall[metric], strict=True)}
+
+
+def _explanations(model, features: pl.DataFrame) -> pl.DataFrame:
+    """Top-3 drivers (LightGBM ``pred_contrib``) of the newest day's rows, logged with the
+    model so the reasons behind a forecast can be read next to it."""
+    newest = features.filter(pl.col("date") == features["date"].max())
+    return contributions(model, newest.head(2000))
+
+
+@dg.asset(
+    name="lightgbm", key_prefix=KEY_PREFIX, group_name=GROUP, owners=OWNERS, code_version="1",
+    deps=[FEATURES_KEY, dg.AssetKey([*KEY_PREFIX, "backtest"])], kinds={"lightgbm", "mlflow"},
+)  # fmt: skip
+def lightgbm_model(
+    context: dg.AssetExecutionContext,
+    config: ModelConfig,
+    warehouse: DuckDBResource,
+    project_home: ProjectHomeResource,
+    mlflow: MlflowResource,
+) -> dg.MaterializeResult:
+    """The global LightGBM model (tweedie p50, quantile p10/p90) trained on the last
+    ``window_days``, logged to MLflow with its data version, registered as ``challenger`` of
+    ``demand_lightgbm`` and promoted to ``champion`` only if it beats seasonal naive (and the
+    champion, unless it is a refit of the champion's own spec) on the backtest by the margin."""
+    # serving imports MLflow at its top: only training and scoring may pay for that import.
+    from intel_platform.demand.serving import PIP_REQUIREMENTS, DemandPyfunc  # noqa: PLC0415
+
+    params = lightgbm_params(config)
+    last = read_features(project_home.home, columns=["date"])["date"].max()
+    features = read_features(project_home.home, since=last - timedelta(days=config.window_days))
+    model = train_lightgbm(features, params=params)
+    scores = _backtest_metrics(warehouse, config.gate_metric)
+    target = mlflow.target(EXPERIMENT)
+    current = champion(target, LIGHTGBM_MODEL)
+    trained = {"rows_used": model.rows_used, "train_start": str(model.train_start),
+               "train_end": str(model.train_end)}  # fmt: skip
+    run_params = {**vars(params), **trained}
+    registered = log_training_run(target, TrainingRun(
+        model_name=LIGHTGBM_MODEL, flavor="pyfunc", model=DemandPyfunc(model),
+        features=list(FEATURE_COLUMNS),
+        input_example=features.select(pl.col(FEATURE_COLUMNS).cast(pl.Float64)).head(5),
+        params=run_params,
+        metrics={f"backtest_{config.gate_metric}": scores["lightgbm"],
+                 f"baseline_{config.gate_metric}": scores[BASELINE]},
+        data_versions={"features": data_version(features)},
+        feature_importance=feature_importance(model),
+        tags={"retrain_reason": config.retrain_reason, "dagster_run_id": context.run_id,
+              "data_as_of": str(data_as_of(features))},
+        pip_requirements=PIP_REQUIREMENTS,
+        tables={"explanations": _explanations(model, features)},
+    ))  # fmt: skip
+    champion_metrics = None
+    if current is not None and not is_refit(current.params, run_params):
+        metric = f"backtest_{config.gate_metric}"
+        champion_metrics = {config.gate_metric: current.metrics[metric]}
+    decision = promotion_gate(
+        {config.gate_metric: scores["lightgbm"]}, champion_metrics,
+        {config.gate_metric: scores[BASELINE]}, metric=config.gate_metric,
+        margin=config.gate_margin,
+    )  # fmt: skip
+    apply_gate(target, LIGHTGBM_MODEL, registered.version, decision)
+    context.log.info(f"{LIGHTGBM_MODEL} v{registered.version}: {decision.reason}")
+    return dg.MaterializeResult(
+        metadata={
+            "model_version": registered.version,
+            "mlflow_run_id": registered.run_id,
+            "promoted": decision.promoted,
+            "gate": decision.reason,
+            "rows_used": model.rows_used,
+            f"backtest_{config.gate_metric}": scores["lightgbm"],
+            f"baseline_{config.gate_metric}": scores[BASELINE],
+            "retrain_reason": config.retrain_reason,
+            "data_version": data_version(features),
+        }
+    )

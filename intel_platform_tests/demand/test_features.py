@@ -1,0 +1,313 @@
+from datetime import date, timedelta
+from statistics import mean, stdev
+
+import numpy as np
+import polars as pl
+import pytest
+from polars.testing import assert_frame_equal
+
+from intel_platform.demand.features import (
+    CATEGORICAL_FEATURES,
+    FEATURE_COLUMNS,
+    GRAIN,
+    build_features,
+    daily_demand,
+    holiday_calendar,
+)
+
+D0 = date(2024, 1, 1)
+PRODUCTS = pl.DataFrame(
+    {
+        "item_id": ["I2", "I0", "I1"],  # unsorted on purpose: codes follow sorted values
+        "category": ["Hobbies", "Grocery", "Grocery"],
+        "department": ["H1", "G1", "G2"],
+    }
+)
+DAILY_SCHEMA = {
+    "store_id": pl.String,
+    "item_id": pl.String,
+    "date": pl.Date,
+    "units": pl.Int32,
+    "price_per_unit": pl.Float32,
+    "promo": pl.Boolean,
+    "is_open": pl.Boolean,
+}
+
+
+def day(n: int) -> date:
+    return D0 + timedelta(days=n)
+
+
+def make_panel(n_stores: int = 2, n_items: int = 3, n_days: int = 420, seed: int = 0):
+    """Seeded daily demand, sorted by grain: late starts, zero-sales prefixes (cold start),
+    ~4 % missing days, price steps, promos, a closed Christmas."""
+    rng = np.random.default_rng(seed)
+    rows = []
+    for s in range(n_stores):
+        for i in range(n_items):
+            start = int(rng.integers(30, 200)) if (s + i) % 3 == 2 else 0
+            first_sale = start + int(rng.integers(0, 10))
+            for d in range(start, n_days):
+                if rng.random() < 0.04:
+                    continue
+                when = day(d)
+                is_open = (when.month, when.day) != (12, 25)
+                units = int(rng.poisson(1 + i)) if is_open and d >= first_sale else 0
+                price = 1.0 + i + 0.25 * (d // 60 % 3)
+                rows.append((f"S{s}", f"I{i}", when, units, price, rng.random() < 0.1, is_open))
+    return pl.DataFrame(rows, schema=DAILY_SCHEMA, orient="row")
+
+
+def close(got: float | None, expected: float | None) -> bool:
+    """Float32 features vs Python floats; None only matches None (missing is not zero)."""
+    if got is None or expected is None:
+        return got is None and expected is None
+    return got == pytest.approx(expected, rel=1e-5, abs=1e-6)
+
+
+def features(daily: pl.DataFrame, **kwargs) -> pl.DataFrame:
+    return build_features(daily.lazy(), PRODUCTS, **kwargs).collect()
+
+
+def test_daily_demand_adds_ecom_to_pos_and_keeps_missing_pos_days_null():
+    sales = pl.DataFrame(
+        {
+            "source": ["pos", "ecom", "ecom", "ecom", "pos"],
+            "line_id": ["p1", "e1", "e2", "e3", "p2"],
+            "store_id": ["S1", "S1", "S1", "S1", "S1"],
+            "item_id": ["A", "A", "A", "A", "B"],
+            "date": [day(0), day(0), day(1), day(1), day(0)],
+            "units": [3, 1, 1, 3, 0],
+            "price_per_unit": [2.0, 1.5, 1.0, 2.0, None],
+            "promo": [False, True, False, False, False],
+            "is_open": [True, None, None, None, False],
+            "source_file": ["f"] * 5,
+        },
+        schema_overrides={"units": pl.Int32, "price_per_unit": pl.Float32},
+    )
+    out = daily_demand(sales.lazy()).collect()
+    expected = pl.DataFrame(
+        {
+            "store_id": ["S1", "S1", "S1"],
+            "item_id": ["A", "A", "B"],
+            "date": [day(0), day(1), day(0)],
+            "units": [4, None, 0],  # day 1 has web orders but no POS row: unknown, not 1 or 4
+            "price_per_unit": [2.0, 1.75, None],  # POS price; else units-weighted web price
+            "promo": [True, False, False],
+            "is_open": [True, None, False],
+        },
+        schema_overrides={"units": pl.Int32, "price_per_unit": pl.Float32},
+    )
+    assert out.schema["store_id"] == pl.Categorical
+    assert_frame_equal(out.with_columns(pl.col("store_id", "item_id").cast(pl.String)), expected)
+
+
+def test_build_features_on_a_hand_checked_series_with_a_missing_day():
+    units = [0, 2, 4, 0, None, 6, 2, 1, 3, 5]  # day 4 has no row at all
+    prices = [1.0] * 4 + [None] + [2.0] * 5
+    daily = pl.DataFrame(
+        [
+            ("S1", "I0", day(d), u, p, False, True)
+            for d, (u, p) in enumerate(zip(units, prices, strict=True))
+            if u is not None
+        ],
+        schema=DAILY_SCHEMA,
+        orient="row",
+    )
+    out = features(daily)
+    expected = pl.DataFrame(
+        {
+            "date": [day(d) for d in range(10)],
+            "units": units,
+            "units_lag_7": [None] * 7 + [0.0, 2.0, 4.0],
+            "units_mean_7": [None, 0.0, 1.0, 2.0, 1.5, 1.5, 2.4, 14 / 6, 2.5, 16 / 6],
+            "units_std_7": [
+                None,
+                None,
+                stdev([0, 2]),
+                stdev([0, 2, 4]),
+                stdev([0, 2, 4, 0]),
+                stdev([0, 2, 4, 0]),  # the missing day is skipped, not a zero
+                stdev([0, 2, 4, 0, 6]),
+                stdev([0, 2, 4, 0, 6, 2]),
+                stdev([2, 4, 0, 6, 2, 1]),
+                stdev([4, 0, 6, 2, 1, 3]),
+            ],
+            "price_change_28": [None, 0.0, 0.0, 0.0, None, 1.0, 2 / 1.2 - 1, 0.5, 0.4, 1 / 3],
+            "days_since_first_sale": [None, None, 1, 2, 3, 4, 5, 6, 7, 8],
+            "promo": [0, 0, 0, 0, None, 0, 0, 0, 0, 0],
+        },
+        schema_overrides={
+            "units": pl.Int32,
+            "units_lag_7": pl.Float32,
+            "units_mean_7": pl.Float32,
+            "units_std_7": pl.Float32,
+            "price_change_28": pl.Float32,
+            "days_since_first_sale": pl.Int16,
+            "promo": pl.Int8,
+        },
+    )
+    assert_frame_equal(out.select(expected.columns), expected)
+
+
+def test_output_columns_are_grain_target_then_feature_columns():
+    out = features(make_panel(n_days=60))
+    assert out.columns == [*GRAIN, "units", *FEATURE_COLUMNS]
+    assert set(CATEGORICAL_FEATURES) <= set(FEATURE_COLUMNS)
+    assert len(set(FEATURE_COLUMNS)) == len(FEATURE_COLUMNS)
+
+
+def test_grid_is_complete_per_series_and_missing_days_are_null_not_zero():
+    daily = make_panel()
+    out = features(daily)
+    spans = daily.group_by("store_id", "item_id").agg(
+        n=(pl.col("date").max() - pl.col("date").min()).dt.total_days() + 1
+    )
+    assert out.height == spans["n"].sum()
+    filled = out.join(daily.select(GRAIN), on=GRAIN, how="anti")
+    assert filled.height == out.height - daily.height > 0
+    assert filled["units"].null_count() == filled.height
+
+
+def test_features_match_a_slow_reference_loop_on_exact_day_offsets():
+    """Vectorised features vs a per-row loop over dates (not rows): lags, windows that skip
+    missing days, price change, days since first sale, young series."""
+    daily = make_panel(n_days=400)
+    out = features(daily)
+    units = {(r[0], r[1], r[2]): r[3] for r in daily.iter_rows()}
+    price = {(r[0], r[1], r[2]): r[4] for r in daily.iter_rows()}
+    first_sale = {
+        (s, i): d
+        for s, i, d in daily.filter(pl.col("units") > 0)
+        .group_by("store_id", "item_id")
+        .agg(pl.col("date").min())
+        .iter_rows()
+    }
+
+    def window(table, s, i, d, w):
+        return [
+            v for k in range(1, w + 1) if (v := table.get((s, i, d - timedelta(k)))) is not None
+        ]
+
+    for row in out.sample(n=600, seed=1).iter_rows(named=True):
+        s, i, d = row["store_id"], row["item_id"], row["date"]
+        for k in (7, 14, 28, 364):
+            assert row[f"units_lag_{k}"] == units.get((s, i, d - timedelta(k)))
+        for w in (7, 28):
+            past = window(units, s, i, d, w)
+            assert close(row[f"units_mean_{w}"], mean(past) if past else None)
+            assert close(row[f"units_std_{w}"], stdev(past) if len(past) >= 2 else None)
+        past_prices = window(price, s, i, d, 28)
+        today = price.get((s, i, d))
+        expected_change = today / mean(past_prices) - 1 if past_prices and today else None
+        assert close(row["price_change_28"], expected_change)
+        first = first_sale.get((s, i))
+        expected_days = (d - first).days if first is not None and first < d else None
+        assert row["days_since_first_sale"] == expected_days
+
+
+def test_young_series_has_null_lag_364_never_zero():
+    out = features(make_panel(n_days=400))
+    young = out.filter(
+        pl.col("date") < pl.col("date").min().over("store_id", "item_id") + pl.duration(days=364)
+    )
+    assert young.height > 0
+    assert young["units_lag_364"].null_count() == young.height
+    old = out.filter(
+        pl.col("date") >= pl.col("date").min().over("store_id", "item_id") + pl.duration(days=364)
+    )
+    assert old["units_lag_364"].null_count() < old.height
+
+
+@pytest.mark.parametrize("cutoff", [day(40), day(250)])  # before/after some first sales
+def test_no_feature_of_day_d_changes_when_units_from_day_d_on_change(cutoff):
+    daily = make_panel(n_days=400)
+    noise = pl.Series(np.random.default_rng(7).integers(0, 50, daily.height), dtype=pl.Int32)
+    perturbed = daily.with_columns(
+        units=pl.when(pl.col("date") < cutoff)
+        .then(pl.col("units"))
+        .when(noise % 5 == 0)
+        .then(None)  # a later day going missing must not matter either
+        .otherwise(pl.col("units") * 3 + noise)
+    )
+    assert not perturbed["units"].equals(daily["units"])
+    before = features(daily).filter(pl.col("date") <= cutoff)
+    after = features(perturbed).filter(pl.col("date") <= cutoff)
+    assert_frame_equal(
+        before.select(FEATURE_COLUMNS), after.select(FEATURE_COLUMNS), check_exact=True
+    )
+
+
+def test_encodings_follow_sorted_catalog_values_and_are_stable_across_calls():
+    daily = make_panel(n_days=250)
+    full = features(daily)
+    subset = features(daily.filter(pl.col("store_id") == "S1"), stores=daily.select("store_id"))
+    codes = ["store_id", "item_id", *CATEGORICAL_FEATURES]
+    pairs = full.select(codes).unique().sort(codes)
+    assert pairs.rows() == [
+        ("S0", "I0", 0, 0, 0, 0),
+        ("S0", "I1", 0, 1, 0, 1),
+        ("S0", "I2", 0, 2, 1, 2),
+        ("S1", "I0", 1, 0, 0, 0),
+        ("S1", "I1", 1, 1, 0, 1),
+        ("S1", "I2", 1, 2, 1, 2),
+    ]
+    assert_frame_equal(subset.select(codes).unique().sort(codes), pairs.filter(store_id="S1"))
+
+
+def test_an_item_missing_from_the_catalog_gets_null_codes():
+    daily = make_panel(n_days=10).with_columns(item_id=pl.col("item_id").str.replace("I2", "NEW"))
+    out = features(daily).filter(item_id="NEW")
+    assert out.height > 0
+    for column in ("item_code", "category_code", "department_code"):
+        assert out[column].null_count() == out.height
+
+
+def test_categorical_ids_and_streaming_engine_give_the_same_features():
+    daily = make_panel(n_days=120)
+    reference = features(daily)
+    categorical = daily.with_columns(pl.col("store_id", "item_id").cast(pl.Categorical))
+    streamed = build_features(categorical.lazy(), PRODUCTS).collect(engine="streaming")
+    assert_frame_equal(
+        streamed.with_columns(pl.col("store_id", "item_id").cast(pl.String)), reference
+    )
+
+
+def test_holiday_calendar_flags_holidays_and_counts_days_to_the_next():
+    cal = holiday_calendar(date(2024, 7, 1), date(2024, 7, 5), "US")
+    expected = pl.DataFrame(
+        {
+            "date": [date(2024, 7, d) for d in range(1, 6)],
+            "day_of_week": [1, 2, 3, 4, 5],
+            "week_of_year": [27] * 5,
+            "month": [7] * 5,
+            "day_of_month": [1, 2, 3, 4, 5],
+            "is_holiday": [0, 0, 0, 1, 0],
+            "days_to_next_holiday": [3, 2, 1, 0, 59],  # then Labor Day, 2024-09-02
+        },
+        schema_overrides={c: pl.Int8 for c in ("day_of_week", "week_of_year", "month")}
+        | {"day_of_month": pl.Int8, "is_holiday": pl.Int8, "days_to_next_holiday": pl.Int16},
+    )
+    assert_frame_equal(cal, expected)
+
+
+def test_empty_daily_gives_an_empty_frame_with_the_feature_schema():
+    empty = pl.DataFrame(schema=DAILY_SCHEMA)
+    out = build_features(empty.lazy(), PRODUCTS).collect(engine="streaming")
+    assert out.height == 0
+    assert out.columns == [*GRAIN, "units", *FEATURE_COLUMNS]
+
+
+def test_daily_demand_output_feeds_build_features_directly():
+    sales = make_panel(n_days=30).select(
+        pl.lit("pos").alias("source"),
+        pl.format("{}-{}-{}", "store_id", "item_id", "date").alias("line_id"),
+        pl.exclude("promo", "is_open"),
+        "promo",
+        "is_open",
+        pl.lit("pos.csv").alias("source_file"),
+    )
+    daily = daily_demand(sales.sample(fraction=1.0, shuffle=True, seed=3).lazy())
+    out = build_features(daily, PRODUCTS).collect()
+    assert out.height == features(make_panel(n_days=30)).height
+    assert out.schema["store_id"] == pl.Categorical
