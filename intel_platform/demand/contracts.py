@@ -168,6 +168,7 @@ class ForecastModel(pa.DataFrameModel):
     p50: pl.Float32 = pa.Field(ge=0)
     p90: pl.Float32 = pa.Field(ge=0)
     fallback: str = pa.Field(isin=FALLBACKS)
+    drivers: str = pa.Field(nullable=True)
     model_version: str
     data_as_of: pl.Date
 

@@ -36,6 +36,7 @@ def _horizon_sums(forecast: pl.DataFrame, policy: ReplenishmentPolicy) -> pl.Dat
         fallback=pl.col("fallback").first() if "fallback" in forecast.columns else pl.lit("none"),
         data_as_of=pl.col("data_as_of").first(),
         model_version=pl.col("model_version").first(),
+        drivers=pl.col("drivers").first() if "drivers" in forecast.columns else pl.lit(None),
     )
 
 
@@ -81,6 +82,7 @@ def replenishment_orders(
             "on_hand",
             "on_order",
             "reason",
+            "drivers",
             "fallback",
             "model_version",
             "data_as_of",

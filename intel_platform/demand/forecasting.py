@@ -15,11 +15,9 @@ __all__ = [
     "HORIZON",
     "IDS",
     "TAIL_DAYS",
-    "Fit",
     "Predict",
     "backtest_origins",
     "recursive_forecast",
-    "run_backtest",
     "seasonal_naive",
     "split_at_origin",
 ]
@@ -41,7 +39,6 @@ COVARIATES = ["price_per_unit", "promo", "is_open"]
 IDS = ["store_id", "item_id"]
 
 Predict = Callable[[pl.DataFrame], dict[str, np.ndarray] | np.ndarray]
-Fit = Callable[[pl.DataFrame], Predict]
 Frame = TypeVar("Frame", pl.DataFrame, pl.LazyFrame)
 _ROWS = pl.Schema(
     {
@@ -201,39 +198,3 @@ def _quantiles(
     stacked = np.clip(np.sort(stacked, axis=0), 0, None)
     stacked[:, closed] = 0.0
     return dict(zip(names, stacked, strict=True))
-
-
-def run_backtest(
-    daily: pl.DataFrame,
-    products: pl.DataFrame,
-    fit: Fit,
-    *,
-    origins: list[date],
-    horizon: int = HORIZON,
-    stores: pl.DataFrame | None = None,
-) -> pl.DataFrame:
-    """Rolling-origin backtest: per origin, ``fit`` sees only history <= origin and returns a
-    predict callable; the recursive forecast gets the horizon's covariates, never its units.
-
-    Output: origin, store_id, item_id, date, horizon, actual, naive (seasonal naive, reported
-    beside every model), p50 (+ other levels), sorted by origin and grain.
-    """
-    daily = daily.with_columns(pl.col(IDS).cast(pl.String))  # forecasts carry string ids
-    stores = stores if stores is not None else daily.select("store_id").unique()
-    frames = []
-    for origin in origins:
-        history, actuals = split_at_origin(daily, origin, horizon)
-        future = actuals.select(*GRAIN, *COVARIATES)
-        forecast = recursive_forecast(
-            history, future, products, fit(history), horizon, stores=stores
-        )
-        naive = seasonal_naive(history, horizon).rename({"p50": "naive"}).drop("horizon")
-        truth = actuals.select(*GRAIN, pl.col(TARGET).cast(pl.Float64).alias("actual"))
-        frames.append(
-            forecast.join(truth, on=GRAIN, how="left")
-            .join(naive, on=GRAIN, how="left")
-            .with_columns(origin=pl.lit(origin))
-        )
-    out = pl.concat(frames, how="diagonal_relaxed")
-    first = ["origin", *GRAIN, "horizon", "actual", "naive"]
-    return out.select(*first, pl.exclude(first)).sort(["origin", *GRAIN])

@@ -19,7 +19,7 @@ from intel_platform.demand.contracts import ForecastModel
 from intel_platform.demand.features import GRAIN, MIN_HISTORY_DAYS
 from intel_platform.demand.forecasting import COVARIATES, recursive_forecast
 from intel_platform.demand.models import EXPERIMENT, LIGHTGBM_MODEL, data_as_of, read_features
-from intel_platform.demand.training import cold_start_fallback
+from intel_platform.demand.training import cold_start_fallback, contributions
 
 KEY = dg.AssetKey(["demand", "forecasts", "store_item_daily"])
 SERIES = ["store_id", "item_id"]
@@ -50,8 +50,9 @@ class ForecastConfig(dg.Config):
 
 
 def future_covariates(history: pl.DataFrame, *, horizon: int, active_days: int) -> pl.DataFrame:
-    """Known-in-advance inputs of the horizon for every active series: the last known price,
-    no promotion and the store open (no plan feed yet: an unknown plan is the default plan)."""
+    """Known-in-advance inputs of the horizon for every active series: the last known price, no
+    promotion (no plan feed yet) and the opening pattern of the last observed week (a store
+    closed on Sundays stays closed; open when unknown), so a closed day is forecast as zero."""
     origin = history["date"].max()
     recent = history.filter(pl.col("date") > origin - timedelta(days=active_days))
     last_price = (
@@ -59,11 +60,33 @@ def future_covariates(history: pl.DataFrame, *, horizon: int, active_days: int) 
         .group_by(SERIES)
         .agg(price_per_unit=pl.col("price_per_unit").drop_nulls().last())
     )
+    last_week = recent.filter(pl.col("date") > origin - timedelta(days=7)).select(
+        *SERIES, weekday=pl.col("date").dt.weekday(), last_open=pl.col("is_open")
+    )
     days = pl.DataFrame(
         {"date": pl.date_range(origin + timedelta(days=1), origin + timedelta(days=horizon),
                                eager=True)}
+    ).with_columns(weekday=pl.col("date").dt.weekday())  # fmt: skip
+    return (
+        last_price.join(days, how="cross")
+        .join(last_week, on=[*SERIES, "weekday"], how="left")
+        .select(*SERIES, "date", "price_per_unit", promo=pl.lit(False),
+                is_open=pl.col("last_open").fill_null(True))
     )  # fmt: skip
-    return last_price.join(days, how="cross").with_columns(promo=False, is_open=True)
+
+
+def series_drivers(model, newest: pl.DataFrame) -> pl.DataFrame:
+    """Per series, the three features that move the model's view of it most (LightGBM SHAP
+    contributions on the newest observed day), as one readable line for the decision table."""
+    explained = contributions(model, newest, top=3)
+    parts = [
+        pl.format("{} {}", pl.col(f"driver_{k}"),
+                  pl.col(f"contribution_{k}").round(2).cast(pl.String))
+        for k in (1, 2, 3)
+    ]  # fmt: skip
+    return explained.select(
+        pl.col(SERIES).cast(pl.String), drivers=pl.concat_str(parts, separator=", ")
+    )
 
 
 @dg.asset(
@@ -100,8 +123,12 @@ def store_item_daily(
     forecast = recursive_forecast(
         history, future, products, model.predict, config.horizon, stores=stores
     )
-    forecast = _finish(cold_start_fallback(forecast, history, products), serving.version,
-                       data_as_of(history))  # fmt: skip
+    newest = read_features(home, since=last).filter(pl.col("units").is_not_null())
+    forecast = _finish(
+        cold_start_fallback(forecast, history, products)
+        .join(series_drivers(model, newest), on=SERIES, how="left"),
+        serving.version, data_as_of(history),
+    )  # fmt: skip
     with warehouse.get_connection() as conn:
         replace_table(conn, table_name(KEY), forecast)
     yield dg.MaterializeResult(metadata=_metadata(forecast, history, serving.version))
@@ -126,7 +153,10 @@ def _finish(forecast: pl.DataFrame, version: str, as_of: date) -> pl.DataFrame:
         pl.col("p10", "p50", "p90").cast(pl.Float32),
         model_version=pl.lit(version),
         data_as_of=pl.lit(as_of),
-    ).select(*GRAIN, "horizon", "p10", "p50", "p90", "fallback", "model_version", "data_as_of")
+    ).select(
+        *GRAIN, "horizon", "p10", "p50", "p90", "fallback", "drivers", "model_version",
+        "data_as_of",
+    )  # fmt: skip
 
 
 def _metadata(forecast: pl.DataFrame, history: pl.DataFrame, version: str) -> dict:

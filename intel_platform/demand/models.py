@@ -3,6 +3,7 @@ trained, tracked in MLflow, registered as challenger and promoted to champion on
 gate. Training and scoring code is in ``training.py``; these assets only orchestrate.
 """
 
+from dataclasses import replace
 from datetime import date, timedelta
 
 import dagster as dg
@@ -23,7 +24,11 @@ from intel_platform.core.resources import MlflowResource, ProjectHomeResource
 from intel_platform.core.warehouse import read_table, replace_table, table_name
 from intel_platform.demand.features import FEATURE_COLUMNS, GRAIN, MIN_HISTORY_DAYS
 from intel_platform.demand.forecasting import COVARIATES
-from intel_platform.demand.prophet_models import prophet_forecaster
+from intel_platform.demand.prophet_models import (
+    fit_series_models,
+    holiday_frame,
+    prophet_forecaster,
+)
 from intel_platform.demand.training import (
     LightGBMParams,
     contributions,
@@ -41,6 +46,7 @@ FEATURES_KEY = dg.AssetKey(["demand", "features", "store_item_day"])
 PRODUCTS_KEY = dg.AssetKey(["demand", "harmonized", "products"])
 EXPERIMENT = "demand"
 LIGHTGBM_MODEL = "demand_lightgbm"
+PROPHET_MODEL = "demand_prophet"
 BASELINE = "seasonal_naive"
 
 
@@ -85,13 +91,55 @@ def history_for(home, config: ModelConfig) -> pl.DataFrame:
     )
 
 
-SPEC = ("window_days", "num_boost_round", "objective", "tweedie_variance_power")
+LIGHTGBM_SPEC = ("window_days", "num_boost_round", "objective", "tweedie_variance_power")
+PROPHET_SPEC = ("level",)
 
 
-def is_refit(champion_params: dict[str, str], run_params: dict) -> bool:
+def is_refit(champion_params: dict[str, str], run_params: dict, spec: tuple[str, ...]) -> bool:
     """Same spec as the champion, newer data: the champion's backtest on these windows is this
     spec's backtest, so the gate asks it to beat the baseline (and so keeps data fresh)."""
-    return all(champion_params.get(k) == str(run_params.get(k)) for k in SPEC)
+    return all(champion_params.get(k) == str(run_params.get(k)) for k in spec)
+
+
+def _register_and_gate(
+    context: dg.AssetExecutionContext,
+    config: ModelConfig,
+    warehouse: DuckDBResource,
+    mlflow: MlflowResource,
+    run: TrainingRun,
+    backtest_name: str,
+    spec: tuple[str, ...],
+) -> dict[str, object]:
+    """Log and register ``run`` as challenger with its backtest numbers and retrain reason,
+    then let the gate decide; returns what the materialization reports."""
+    metric = config.gate_metric
+    scores = _backtest_metrics(warehouse, metric)
+    target = mlflow.target(EXPERIMENT)
+    current = champion(target, run.model_name)
+    run = replace(
+        run,
+        metrics={**run.metrics, f"backtest_{metric}": scores[backtest_name],
+                 f"baseline_{metric}": scores[BASELINE]},
+        tags={**run.tags, "retrain_reason": config.retrain_reason,
+              "dagster_run_id": context.run_id},
+    )  # fmt: skip
+    registered = log_training_run(target, run)
+    against = None
+    if current is not None and not is_refit(current.params, dict(run.params), spec):
+        against = {metric: current.metrics[f"backtest_{metric}"]}
+    decision = promotion_gate(
+        {metric: scores[backtest_name]}, against, {metric: scores[BASELINE]},
+        metric=metric, margin=config.gate_margin,
+    )  # fmt: skip
+    apply_gate(target, run.model_name, registered.version, decision)
+    context.log.info(f"{run.model_name} v{registered.version}: {decision.reason}")
+    return {
+        "model_version": registered.version, "mlflow_run_id": registered.run_id,
+        "promoted": decision.promoted, "gate": decision.reason,
+        f"backtest_{metric}": scores[backtest_name], f"baseline_{metric}": scores[BASELINE],
+        "retrain_reason": config.retrain_reason,
+        "data_version": run.data_versions.get("daily", run.data_versions.get("features", "")),
+    }  # fmt: skip
 
 
 @dg.asset(
@@ -174,47 +222,60 @@ def lightgbm_model(
     last = read_features(project_home.home, columns=["date"])["date"].max()
     features = read_features(project_home.home, since=last - timedelta(days=config.window_days))
     model = train_lightgbm(features, params=params)
-    scores = _backtest_metrics(warehouse, config.gate_metric)
-    target = mlflow.target(EXPERIMENT)
-    current = champion(target, LIGHTGBM_MODEL)
     trained = {"rows_used": model.rows_used, "train_start": str(model.train_start),
                "train_end": str(model.train_end)}  # fmt: skip
-    run_params = {**vars(params), **trained}
-    registered = log_training_run(target, TrainingRun(
+    run = TrainingRun(
         model_name=LIGHTGBM_MODEL, flavor="pyfunc", model=DemandPyfunc(model),
         features=list(FEATURE_COLUMNS),
         input_example=features.select(pl.col(FEATURE_COLUMNS).cast(pl.Float64)).head(5),
-        params=run_params,
-        metrics={f"backtest_{config.gate_metric}": scores["lightgbm"],
-                 f"baseline_{config.gate_metric}": scores[BASELINE]},
-        data_versions={"features": data_version(features)},
-        feature_importance=feature_importance(model),
-        tags={"retrain_reason": config.retrain_reason, "dagster_run_id": context.run_id,
-              "data_as_of": str(data_as_of(features))},
-        pip_requirements=PIP_REQUIREMENTS,
+        params={**vars(params), **trained}, data_versions={"features": data_version(features)},
+        feature_importance=feature_importance(model), pip_requirements=PIP_REQUIREMENTS,
         tables={"explanations": _explanations(model, features)},
-    ))  # fmt: skip
-    champion_metrics = None
-    if current is not None and not is_refit(current.params, run_params):
-        metric = f"backtest_{config.gate_metric}"
-        champion_metrics = {config.gate_metric: current.metrics[metric]}
-    decision = promotion_gate(
-        {config.gate_metric: scores["lightgbm"]}, champion_metrics,
-        {config.gate_metric: scores[BASELINE]}, metric=config.gate_metric,
-        margin=config.gate_margin,
     )  # fmt: skip
-    apply_gate(target, LIGHTGBM_MODEL, registered.version, decision)
-    context.log.info(f"{LIGHTGBM_MODEL} v{registered.version}: {decision.reason}")
+    outcome = _register_and_gate(context, config, warehouse, mlflow, run, "lightgbm", LIGHTGBM_SPEC)
     return dg.MaterializeResult(
         metadata={
-            "model_version": registered.version,
-            "mlflow_run_id": registered.run_id,
-            "promoted": decision.promoted,
-            "gate": decision.reason,
+            **outcome,
             "rows_used": model.rows_used,
-            f"backtest_{config.gate_metric}": scores["lightgbm"],
-            f"baseline_{config.gate_metric}": scores[BASELINE],
-            "retrain_reason": config.retrain_reason,
-            "data_version": data_version(features),
         }
     )
+
+
+@dg.asset(
+    name="prophet", key_prefix=KEY_PREFIX, group_name=GROUP, owners=OWNERS, code_version="1",
+    deps=[FEATURES_KEY, dg.AssetKey([*KEY_PREFIX, "backtest"])], kinds={"prophet", "mlflow"},
+)  # fmt: skip
+def prophet_model(
+    context: dg.AssetExecutionContext,
+    config: ModelConfig,
+    warehouse: DuckDBResource,
+    project_home: ProjectHomeResource,
+    mlflow: MlflowResource,
+) -> dg.MaterializeResult:
+    """Prophet where it is good: one model per aggregate series (``prophet_level``, per store
+    by default) with holidays and promotion share, registered as ``demand_prophet`` and gated
+    like LightGBM on its backtest (disaggregated to store x item) against seasonal naive."""
+    from intel_platform.demand.serving import PIP_REQUIREMENTS, ProphetAggregates  # noqa: PLC0415
+
+    daily = history_for(project_home.home, config)
+    start, end = daily["date"].min(), daily["date"].max()
+    models = fit_series_models(
+        daily, level=config.prophet_level, holidays=holiday_frame(start, end)
+    )
+    example = (
+        daily.filter(pl.col("date") == end).group_by(config.prophet_level)
+        .agg(pl.col("promo").cast(pl.Float64).mean().alias("promo_share"))
+        .with_columns(ds=pl.lit(end + timedelta(days=1)).cast(pl.Datetime))
+        .with_columns(pl.col(config.prophet_level).cast(pl.String))
+    )  # fmt: skip
+    run = TrainingRun(
+        model_name=PROPHET_MODEL, flavor="pyfunc",
+        model=ProphetAggregates(config.prophet_level, models),
+        features=[*config.prophet_level, "ds", "promo_share"], input_example=example,
+        params={"level": str(config.prophet_level), "series": len(models),
+                "train_start": str(start), "train_end": str(end)},
+        data_versions={"daily": data_version(daily)},
+        pip_requirements=[*PIP_REQUIREMENTS, "prophet"],
+    )  # fmt: skip
+    outcome = _register_and_gate(context, config, warehouse, mlflow, run, "prophet", PROPHET_SPEC)
+    return dg.MaterializeResult(metadata={**outcome, "series": len(models)})

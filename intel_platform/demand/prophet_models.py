@@ -39,6 +39,7 @@ from intel_platform.demand.training import LEVELS, Forecaster
 
 if TYPE_CHECKING:
     import pandas as pd
+    from prophet import Prophet
 
 INTERVAL_WIDTH = 0.8  # p10..p90
 UNCERTAINTY_SAMPLES = 300  # Prophet's default is 1000; 300 draws keep p10/p90 stable enough
@@ -68,20 +69,27 @@ class _Fit:
     timeout_s: float
 
 
-def _fit_one(task: _Fit) -> np.ndarray:
-    """Worker: fit Prophet on one series and return (yhat_lower, yhat, yhat_upper) rows."""
+def new_prophet(holidays: "pd.DataFrame | None") -> "Prophet":
+    """The one Prophet specification: weekly seasonality, holidays, promotion share regressor,
+    80 % interval (p10..p90); the backtest and the registered model both use it."""
     _silence_prophet_logs()
     from prophet import Prophet
 
-    np.random.seed(0)  # Prophet draws its intervals from the global RNG; this is a worker's own
     model = Prophet(
         interval_width=INTERVAL_WIDTH,
-        holidays=task.holidays,
+        holidays=holidays,
         weekly_seasonality=True,
         daily_seasonality=False,
         uncertainty_samples=UNCERTAINTY_SAMPLES,
     )
     model.add_regressor("promo_share")
+    return model
+
+
+def _fit_one(task: _Fit) -> np.ndarray:
+    """Worker: fit Prophet on one series and return (yhat_lower, yhat, yhat_upper) rows."""
+    np.random.seed(0)  # Prophet draws its intervals from the global RNG; this is a worker's own
+    model = new_prophet(task.holidays)
     model.fit(task.history, timeout=task.timeout_s)
     out = model.predict(task.future)
     return np.vstack([out["yhat_lower"], out["yhat"], out["yhat_upper"]]).astype(np.float64)
@@ -354,3 +362,18 @@ def _with_level(frame: pl.DataFrame, products: pl.DataFrame, level: list[str]) -
     return frame.with_columns(pl.col("item_id").cast(pl.String)).join(
         catalog, on="item_id", how="left"
     )
+
+
+def fit_series_models(
+    daily: pl.DataFrame, *, level: list[str], holidays: pl.DataFrame | None = None
+) -> dict[tuple, "Prophet"]:
+    """The production Prophet per ``level`` series on all of ``daily`` (for the registry): the
+    same specification and aggregation as the backtest, fitted in this process."""
+    series = _aggregate(_plain_levels(daily, level), level)
+    hol = None if holidays is None or holidays.is_empty() else _pandas(holidays, "ds")
+    models = {}
+    for key, frame in series.group_by(level, maintain_order=True):
+        model = new_prophet(hol)
+        model.fit(_pandas(frame.select("date", "y", "promo_share"), "date"))
+        models[tuple(key)] = model
+    return models

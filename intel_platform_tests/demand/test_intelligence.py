@@ -4,20 +4,24 @@ on one small generated history where the latest-launched items form a brand-new 
 from datetime import date, timedelta
 
 import dagster as dg
+import pandas as pd
 import polars as pl
 import pytest
 
+from intel_platform.cli import main
 from intel_platform.core.checks import contract_outcome
 from intel_platform.core.home import HOME_ENV_VAR, ProjectHome
-from intel_platform.core.registry import champion, mlflow_target
+from intel_platform.core.registry import champion, load_champion, mlflow_target
 from intel_platform.core.runs import check_results, failed_steps, materialize_days
 from intel_platform.demand import landing
 from intel_platform.demand.contracts import ForecastModel
 from intel_platform.demand.definitions import defs as demand_defs
 from intel_platform.demand.generate import generate_demand
+from intel_platform.demand.models import is_refit
 from intel_platform_tests.fixtures import pos_files, query, rewrite_csv
 
 START, DAYS, HORIZON = date(2024, 1, 1), 480, 14
+LIGHTGBM_OP = "demand__models__lightgbm"
 LAST = START + timedelta(days=DAYS - 1)
 SMALL_MODELS = {
     "ops": {
@@ -27,6 +31,8 @@ SMALL_MODELS = {
         "demand__models__lightgbm": {"config": {
             "window_days": 240, "num_boost_round": 120, "backtest_windows": 2,
             "horizon": HORIZON, "retrain_reason": "new_data"}},
+        "demand__models__prophet": {"config": {
+            "window_days": 240, "backtest_windows": 2, "horizon": HORIZON}},
         "demand__forecasts__store_item_daily": {"config": {"horizon": HORIZON}},
     }
 }  # fmt: skip
@@ -112,18 +118,61 @@ def test_replenishment_has_an_order_and_a_reason_per_series(pipeline):
     assert orders.height == series.height
     assert (orders["order_qty"] >= 0).all() and orders["order_qty"].sum() > 0
     assert orders["reason"].str.contains("forecast over 14 days").all()
+    established = orders.filter(pl.col("fallback") == "none")
+    assert established["drivers"].str.count_matches(",").to_list() == [2] * established.height
 
 
 def test_a_corrupted_forecast_fails_the_contract():
     row = {
         "store_id": "S01", "item_id": "I1", "date": date(2024, 2, 2), "horizon": 1,
-        "p10": 5.0, "p50": 3.0, "p90": -1.0, "fallback": "none", "model_version": "1",
+        "p10": 5.0, "p50": 3.0, "p90": -1.0, "fallback": "none", "drivers": None,
+        "model_version": "1",
         "data_as_of": date(2024, 2, 1),
     }  # fmt: skip
     frame = pl.DataFrame([row]).with_columns(
-        pl.col("horizon").cast(pl.Int16), pl.col("p10", "p50", "p90").cast(pl.Float32)
+        pl.col("horizon").cast(pl.Int16),
+        pl.col("p10", "p50", "p90").cast(pl.Float32),
+        pl.col("drivers").cast(pl.String),
     )
     outcome = contract_outcome(ForecastModel, frame)
     assert not outcome.passed
     assert any("quantiles_are_ordered" in rule for rule in outcome.failures)
     assert any(rule.startswith("p90") for rule in outcome.failures)
+
+
+def test_prophet_is_registered_and_serves_store_totals_from_the_registry(pipeline):
+    home, _, _ = pipeline
+    target = mlflow_target("demand", home)
+    serving = champion(target, "demand_prophet")
+    assert serving is not None and serving.params["series"] == "3"
+    model = load_champion(target, "demand_prophet", "pyfunc")
+    rows = pd.DataFrame(
+        {"store_id": ["S01", "S02"], "ds": pd.to_datetime([LAST + timedelta(days=1)] * 2),
+         "promo_share": [0.1, 0.0]}
+    )  # fmt: skip
+    predicted = model.predict(rows)
+    assert list(predicted.columns) == ["p10", "p50", "p90"]
+    assert (predicted["p50"] > 0).all() and (predicted["p10"] <= predicted["p90"]).all()
+
+
+def test_refit_is_gated_against_the_baseline_and_rollback_is_one_command(pipeline, capsys):
+    home, _, _ = pipeline
+    assert is_refit(
+        {"window_days": "240", "objective": "tweedie"},
+        {"window_days": 240, "objective": "tweedie"},
+        ("window_days", "objective"),
+    )
+    assert not is_refit({"window_days": "240"}, {"window_days": 365}, ("window_days",))
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv(HOME_ENV_VAR, str(home.root))
+        again = materialize_days(
+            demand_defs(), dg.DagsterInstance.ephemeral(), LAST, LAST,
+            selection='key:"demand/models/lightgbm"',
+            run_config={"ops": {key: SMALL_MODELS["ops"][key] for key in [LIGHTGBM_OP]}},
+        )  # fmt: skip
+    assert again.success
+    target = mlflow_target("demand", home)
+    assert champion(target, "demand_lightgbm").version == "2"  # a refit that beats naive
+    main(["model", "rollback", "demand_lightgbm", "--home", str(home.root)])
+    assert "from version 2 to version 1" in capsys.readouterr().out
+    assert champion(target, "demand_lightgbm").version == "1"
