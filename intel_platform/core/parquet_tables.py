@@ -6,6 +6,7 @@ predicate and projection pushdown (Polars ``scan_parquet`` or the DuckDB view). 
 written beside the live table and swapped in by a rename, so readers never see half a table.
 """
 
+import hashlib
 import shutil
 from collections.abc import Iterable
 from pathlib import Path
@@ -13,6 +14,7 @@ from pathlib import Path
 import dagster as dg
 import duckdb
 import polars as pl
+import pyarrow.parquet as pq
 
 from intel_platform.core.home import ProjectHome
 
@@ -39,6 +41,16 @@ def write_parts(directory: Path, parts: Iterable[tuple[str, pl.LazyFrame]]) -> i
     staging.rename(directory)
     shutil.rmtree(retired, ignore_errors=True)
     return rows
+
+
+def parts_version(directory: Path) -> str:
+    """A cheap content fingerprint: each part's name, size and Parquet row count (read from the
+    footer), so an unchanged rebuild keeps its data version."""
+    digest = hashlib.sha256()
+    for part in sorted(directory.glob("*.parquet")):
+        rows = pq.ParquetFile(part).metadata.num_rows
+        digest.update(f"{part.name}:{part.stat().st_size}:{rows}".encode())
+    return digest.hexdigest()[:16]
 
 
 def scan(directory: Path) -> pl.LazyFrame:

@@ -4,11 +4,37 @@ import os
 
 import dagster as dg
 
+from intel_platform.core.automation import keys, with_automation
 from intel_platform.core.home import ProjectHome
 from intel_platform.core.resources import ENV_VAR, platform_resources
 from intel_platform.demand import decisions, features, forecasts, harmonized, models, raw
 
 LAYERS = [raw, harmonized, features, models, forecasts, decisions]
+DAILY_HISTORY = dg.AssetSelection.groups("demand_raw", "demand_harmonized")
+# New days arrive through the landing sensor; each layer below follows its inputs.
+EAGER = dg.AssetSelection.groups("demand_harmonized")  # the latest day follows its raw day
+FOLLOWS = keys(
+    "demand/features/store_item_day",
+    "demand/forecasts/store_item_daily",
+    "demand/decisions/replenishment",
+)
+FRESH = keys(
+    "demand/raw/pos_sales",
+    "demand/harmonized/sales",
+    "demand/features/store_item_day",
+    "demand/forecasts/store_item_daily",
+    "demand/decisions/replenishment",
+)
+RETRAIN = ["demand/models/backtest", "demand/models/lightgbm", "demand/models/prophet"]
+NIGHTLY_RETRAIN = dg.ScheduleDefinition(
+    name="demand_nightly_retrain",
+    cron_schedule="0 2 * * *",
+    target=keys(*RETRAIN),
+    tags={"retrain_reason": "schedule"},
+    run_config={"ops": {op: {"config": {"retrain_reason": "schedule"}}
+                        for op in ("demand__models__lightgbm", "demand__models__prophet")}},
+    default_status=dg.DefaultScheduleStatus.RUNNING,
+)  # fmt: skip
 
 
 @dg.definitions
@@ -16,10 +42,12 @@ def defs() -> dg.Definitions:
     """Resources by ``INTEL_PLATFORM_ENV`` (read at load, not import). Locally one process
     runs the steps of a run: the DuckDB file takes one writer at a time."""
     env = os.getenv(ENV_VAR, "local")
-    return dg.Definitions(
-        assets=dg.load_assets_from_modules(
-            [raw, harmonized, features, models, forecasts, decisions]
-        ),
+    location = dg.Definitions(
+        assets=dg.load_assets_from_modules(LAYERS),
+        schedules=[NIGHTLY_RETRAIN],
         resources=platform_resources(env, ProjectHome.resolve()),
         executor=dg.in_process_executor if env == "local" else dg.multiprocess_executor,
+    )
+    return with_automation(
+        location, eager=EAGER, follows=FOLLOWS, fresh=FRESH, history=DAILY_HISTORY
     )

@@ -47,7 +47,13 @@ from dagster_duckdb import DuckDBResource
 
 from intel_platform.core.checks import CheckDefinition, CheckOutcome, contract_outcome
 from intel_platform.core.metadata import table_metadata
-from intel_platform.core.parquet_tables import register_view, scan, table_dir, write_parts
+from intel_platform.core.parquet_tables import (
+    parts_version,
+    register_view,
+    scan,
+    table_dir,
+    write_parts,
+)
 from intel_platform.core.resources import ProjectHomeResource
 from intel_platform.core.warehouse import read_table, table_name
 
@@ -437,6 +443,7 @@ def store_item_day(warehouse: DuckDBResource, project_home: ProjectHomeResource)
         outcome = outcome.merge(contract_outcome(features_schema(), pl.read_parquet(part)))
     table = scan(directory)
     yield dg.MaterializeResult(
+        data_version=dg.DataVersion(parts_version(directory)),
         metadata={
             **table_metadata(rows, table.collect_schema()),
             "data_as_of": str(
@@ -446,6 +453,6 @@ def store_item_day(warehouse: DuckDBResource, project_home: ProjectHomeResource)
                 .item()
             ),
             "path": dg.MetadataValue.path(str(directory)),
-        }
+        },
     )
     yield CHECKS[0].result(outcome)

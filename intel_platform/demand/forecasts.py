@@ -13,7 +13,12 @@ from intel_platform.core.checks import CheckDefinition, completeness_outcome, co
 from intel_platform.core.metadata import table_metadata
 from intel_platform.core.registry import champion, load_champion
 from intel_platform.core.resources import MlflowResource, ProjectHomeResource
-from intel_platform.core.warehouse import read_table, replace_table, table_name
+from intel_platform.core.warehouse import (
+    read_table,
+    replace_partitions,
+    replace_table,
+    table_name,
+)
 from intel_platform.demand.charts import chart_panels, markdown_image, render_png
 from intel_platform.demand.contracts import ForecastModel
 from intel_platform.demand.features import GRAIN, MIN_HISTORY_DAYS
@@ -22,6 +27,7 @@ from intel_platform.demand.models import EXPERIMENT, LIGHTGBM_MODEL, data_as_of,
 from intel_platform.demand.training import cold_start_fallback, contributions
 
 KEY = dg.AssetKey(["demand", "forecasts", "store_item_daily"])
+HISTORY_TABLE = "demand_forecasts.store_item_daily_history"
 SERIES = ["store_id", "item_id"]
 
 CHECKS = [
@@ -131,7 +137,15 @@ def store_item_daily(
     )  # fmt: skip
     with warehouse.get_connection() as conn:
         replace_table(conn, table_name(KEY), forecast)
-    yield dg.MaterializeResult(metadata=_metadata(forecast, history, serving.version))
+        # The archive keeps every issued forecast (one slice per data_as_of) for scoring
+        # against actuals as they land; re-issuing a day replaces its slice.
+        as_of = forecast["data_as_of"].max()
+        replace_partitions(conn, HISTORY_TABLE, forecast, partition_column="data_as_of",
+                           first=as_of, last=as_of)  # fmt: skip
+    yield dg.MaterializeResult(
+        metadata=_metadata(forecast, history, serving.version),
+        data_version=dg.DataVersion(f"model-{serving.version}-asof-{forecast['data_as_of'].max()}"),
+    )
     outcomes = {
         "forecast_contract": contract_outcome(ForecastModel, forecast),
         "forecast_horizon_complete": completeness_outcome(

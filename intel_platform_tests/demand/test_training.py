@@ -307,10 +307,27 @@ def test_a_failed_prophet_fit_falls_back_to_seasonal_naive(panel):
     assert fallback.select("p10", "p90").null_count().row(0) == (7, 7)  # no band to claim
 
 
-def test_a_prophet_fit_past_its_time_limit_falls_back(panel):
-    out = fit_prophet_aggregates(
-        panel, level=["store_id"], horizon=7, holidays=None, max_workers=2, timeout_s=0.001
+def _long_history(days: int = 4000) -> pl.DataFrame:
+    """Two stores, ~11 years daily: a fit that cannot finish inside a millisecond even when a
+    loaded machine delays Stan's timer thread (a 200-day fit sometimes could)."""
+    rng = np.random.default_rng(3)
+    dates = [date(2010, 1, 1) + timedelta(days=n) for n in range(days)]
+    return pl.DataFrame(
+        {
+            "store_id": np.repeat(["S1", "S2"], days),
+            "item_id": "I1",
+            "date": dates * 2,
+            "units": rng.poisson(20, 2 * days),
+            "promo": rng.random(2 * days) < 0.1,
+        }
     )
+
+
+def test_a_prophet_fit_past_its_time_limit_falls_back():
+    out = fit_prophet_aggregates(
+        _long_history(), level=["store_id"], horizon=7, holidays=None, max_workers=2,
+        timeout_s=0.001,
+    )  # fmt: skip
     assert out["method"].unique().to_list() == ["seasonal_naive"]
     assert out["reason"].str.starts_with("TimeoutError").all()
     assert (out["p50"] > 0).all()
