@@ -137,7 +137,7 @@ def _add_import_commands(commands: argparse._SubParsersAction) -> None:
 
 def main(argv: list[str] | None = None) -> None:
     # Beta notices (e.g. BackfillPolicy) are for developers, not for a command's output.
-    warnings.filterwarnings("ignore", message=".*currently in beta.*")
+    warnings.filterwarnings("ignore", message=".*currently in (beta|preview).*")
     args = _parser().parse_args(argv)
     args.run(args)
 

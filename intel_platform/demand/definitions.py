@@ -8,6 +8,7 @@ from intel_platform.core.automation import keys, with_automation
 from intel_platform.core.home import ProjectHome
 from intel_platform.core.resources import ENV_VAR, platform_resources
 from intel_platform.demand import decisions, features, forecasts, harmonized, models, raw
+from intel_platform.demand.sensors import SENSORS as landing_sensors
 
 LAYERS = [raw, harmonized, features, models, forecasts, decisions]
 DAILY_HISTORY = dg.AssetSelection.groups("demand_raw", "demand_harmonized")
@@ -45,6 +46,7 @@ def defs() -> dg.Definitions:
     location = dg.Definitions(
         assets=dg.load_assets_from_modules(LAYERS),
         schedules=[NIGHTLY_RETRAIN],
+        sensors=[*landing_sensors],
         resources=platform_resources(env, ProjectHome.resolve()),
         executor=dg.in_process_executor if env == "local" else dg.multiprocess_executor,
     )

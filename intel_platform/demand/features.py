@@ -102,22 +102,31 @@ def daily_demand(sales: pl.LazyFrame) -> pl.LazyFrame:
     ``build_features`` relies on.
     """
     pos, ecom = pl.col("source") == "pos", pl.col("source") == "ecom"
-    units = pl.col("units").cast(pl.Int64)
+    # Masks are applied before the group-by: plain sums and means per group take Polars' fast
+    # path, filtered aggregations inside ``agg`` do not (10 s vs 1 s per M5 store).
     out = (
-        sales.with_columns(pl.col("store_id", "item_id").cast(pl.Categorical))
+        sales.with_columns(
+            pl.col("store_id", "item_id").cast(pl.Categorical),
+            _pos=pos,
+            _open=pl.when(pos).then(pl.col("is_open")),
+            **_price_parts("pos", pos),
+            **_price_parts("ecom", ecom),
+        )
         .group_by(GRAIN)
         .agg(
-            _n_pos=pos.sum(),
-            _units=units.filter(pos | ecom).sum(),
-            _pos_price=_weighted_price(pos),
-            _ecom_price=_weighted_price(ecom),
-            promo=pl.col("promo").any(),
-            is_open=pl.col("is_open").filter(pos).min(),
+            *(pl.col(f"_{s}_{part}").sum() for s in ("pos", "ecom") for part in ("w", "wp")),
+            *(pl.col(f"_{s}_p").mean() for s in ("pos", "ecom")),
+            pl.col("_pos").sum().alias("_n_pos"),
+            pl.col("units").cast(pl.Int64).sum().alias("_units"),
+            pl.col("promo").any(),
+            pl.col("_open").min().alias("is_open"),
         )
         .select(
             *GRAIN,
             units=pl.when(pl.col("_n_pos") > 0).then(pl.col("_units")).cast(pl.Int32),
-            price_per_unit=pl.coalesce("_pos_price", "_ecom_price").cast(pl.Float32),
+            price_per_unit=pl.coalesce(_weighted_price("pos"), _weighted_price("ecom")).cast(
+                pl.Float32
+            ),
             promo="promo",
             is_open="is_open",
         )
@@ -125,13 +134,22 @@ def daily_demand(sales: pl.LazyFrame) -> pl.LazyFrame:
     return out.sort(GRAIN)
 
 
-def _weighted_price(mask: pl.Expr) -> pl.Expr:
-    """Units-weighted mean price of the masked lines; plain mean when they sold nothing."""
+def _price_parts(source: str, mask: pl.Expr) -> dict[str, pl.Expr]:
+    """Per line of ``source`` with a price: its weight (units), weighted price and price."""
     price = pl.col("price_per_unit").cast(pl.Float64)
     priced = mask & price.is_not_null()
-    weight = pl.col("units").cast(pl.Float64).filter(priced)
-    weighted = (weight * price.filter(priced)).sum() / weight.sum()
-    return pl.when(weight.sum() > 0).then(weighted).otherwise(price.filter(priced).mean())
+    weight = pl.when(priced).then(pl.col("units").cast(pl.Float64))
+    return {
+        f"_{source}_w": weight,
+        f"_{source}_wp": weight * price,
+        f"_{source}_p": pl.when(priced).then(price),
+    }
+
+
+def _weighted_price(source: str) -> pl.Expr:
+    """Units-weighted mean price of the source's lines; plain mean when they sold nothing."""
+    weight, weighted = pl.col(f"_{source}_w"), pl.col(f"_{source}_wp")
+    return pl.when(weight > 0).then(weighted / weight).otherwise(pl.col(f"_{source}_p"))
 
 
 def holiday_calendar(start: date, end: date, country: str = "US") -> pl.DataFrame:
