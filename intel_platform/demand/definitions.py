@@ -4,13 +4,26 @@ import os
 
 import dagster as dg
 
+from intel_platform.core.alerts import (
+    build_check_failure_alert_sensor,
+    build_run_failure_alert_sensor,
+)
 from intel_platform.core.automation import keys, with_automation
 from intel_platform.core.home import ProjectHome
 from intel_platform.core.resources import ENV_VAR, platform_resources
-from intel_platform.demand import decisions, features, forecasts, harmonized, models, raw
+from intel_platform.demand import (
+    decisions,
+    features,
+    forecasts,
+    harmonized,
+    models,
+    monitoring,
+    raw,
+)
+from intel_platform.demand.monitoring import SENSORS as retrain_sensors
 from intel_platform.demand.sensors import SENSORS as landing_sensors
 
-LAYERS = [raw, harmonized, features, models, forecasts, decisions]
+LAYERS = [raw, harmonized, features, models, forecasts, decisions, monitoring]
 DAILY_HISTORY = dg.AssetSelection.groups("demand_raw", "demand_harmonized")
 # New days arrive through the landing sensor; each layer below follows its inputs.
 EAGER = dg.AssetSelection.groups("demand_harmonized")  # the latest day follows its raw day
@@ -18,6 +31,8 @@ FOLLOWS = keys(
     "demand/features/store_item_day",
     "demand/forecasts/store_item_daily",
     "demand/decisions/replenishment",
+    "demand/monitoring/feature_drift",  # drift and accuracy re-checked on every new day
+    "demand/monitoring/forecast_accuracy",
 )
 FRESH = keys(
     "demand/raw/pos_sales",
@@ -26,6 +41,11 @@ FRESH = keys(
     "demand/forecasts/store_item_daily",
     "demand/decisions/replenishment",
 )
+# On-call: a failed run, and a failed check even when its run stayed green.
+ALERT_SENSORS = [
+    build_run_failure_alert_sensor("demand"),
+    build_check_failure_alert_sensor("demand"),
+]
 RETRAIN = ["demand/models/backtest", "demand/models/lightgbm", "demand/models/prophet"]
 NIGHTLY_RETRAIN = dg.ScheduleDefinition(
     name="demand_nightly_retrain",
@@ -46,7 +66,7 @@ def defs() -> dg.Definitions:
     location = dg.Definitions(
         assets=dg.load_assets_from_modules(LAYERS),
         schedules=[NIGHTLY_RETRAIN],
-        sensors=[*landing_sensors],
+        sensors=[*landing_sensors, *retrain_sensors, *ALERT_SENSORS],
         resources=platform_resources(env, ProjectHome.resolve()),
         executor=dg.in_process_executor if env == "local" else dg.multiprocess_executor,
     )
