@@ -9,6 +9,7 @@ from intel_platform.core.alerts import (
     build_run_failure_alert_sensor,
 )
 from intel_platform.core.automation import keys, with_automation
+from intel_platform.core.freshness import build_freshness_alert_sensor
 from intel_platform.core.home import ProjectHome
 from intel_platform.core.resources import ENV_VAR, platform_resources
 from intel_platform.demand import (
@@ -45,6 +46,7 @@ FRESH = keys(
 ALERT_SENSORS = [
     build_run_failure_alert_sensor("demand"),
     build_check_failure_alert_sensor("demand"),
+    build_freshness_alert_sensor("demand"),
 ]
 RETRAIN = ["demand/models/backtest", "demand/models/lightgbm", "demand/models/prophet"]
 NIGHTLY_RETRAIN = dg.ScheduleDefinition(
