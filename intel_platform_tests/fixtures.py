@@ -15,6 +15,15 @@ from intel_platform.demand.definitions import defs as demand_defs
 from intel_platform.demand.generate import generate_demand
 
 START = date(2024, 3, 4)  # a Monday
+DAILY_SCHEMA = {  # daily demand as features.daily_demand delivers it (ids as text here)
+    "store_id": pl.String,
+    "item_id": pl.String,
+    "date": pl.Date,
+    "units": pl.Int32,
+    "price_per_unit": pl.Float32,
+    "promo": pl.Boolean,
+    "is_open": pl.Boolean,
+}
 SMALL = {"stores": 3, "items": 30, "days": 14, "start": START, "seed": 11}
 
 

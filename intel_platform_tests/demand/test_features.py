@@ -14,6 +14,7 @@ from intel_platform.demand.features import (
     daily_demand,
     holiday_calendar,
 )
+from intel_platform_tests.fixtures import DAILY_SCHEMA
 
 D0 = date(2024, 1, 1)
 PRODUCTS = pl.DataFrame(
@@ -23,15 +24,6 @@ PRODUCTS = pl.DataFrame(
         "department": ["H1", "G1", "G2"],
     }
 )
-DAILY_SCHEMA = {
-    "store_id": pl.String,
-    "item_id": pl.String,
-    "date": pl.Date,
-    "units": pl.Int32,
-    "price_per_unit": pl.Float32,
-    "promo": pl.Boolean,
-    "is_open": pl.Boolean,
-}
 
 
 def day(n: int) -> date:

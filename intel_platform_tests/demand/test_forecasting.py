@@ -14,20 +14,12 @@ from intel_platform.demand.forecasting import (
     split_at_origin,
 )
 from intel_platform.demand.training import backtest
+from intel_platform_tests.fixtures import DAILY_SCHEMA
 
 D0 = date(2023, 1, 2)  # a Monday
 PRODUCTS = pl.DataFrame(
     {"item_id": ["I0", "I1"], "category": ["Grocery", "Hobbies"], "department": ["G1", "H1"]}
 )
-DAILY_SCHEMA = {
-    "store_id": pl.String,
-    "item_id": pl.String,
-    "date": pl.Date,
-    "units": pl.Int32,
-    "price_per_unit": pl.Float32,
-    "promo": pl.Boolean,
-    "is_open": pl.Boolean,
-}
 POISON = 1_000_000
 
 

@@ -24,6 +24,7 @@ from intel_platform.demand.training import (
     train_lightgbm,
     with_cold_start,
 )
+from intel_platform_tests.fixtures import DAILY_SCHEMA as SCHEMA
 
 D0 = date(2023, 1, 2)  # a Monday
 N_DAYS = 200
@@ -38,15 +39,6 @@ PRODUCTS = pl.DataFrame(
 )
 BASE = (12.0, 6.0, 3.0, 8.0, 5.0, 7.0)
 LAUNCH = {"I4": 180, "I5": 185}  # a new item in an old category; a whole new category
-SCHEMA = {
-    "store_id": pl.String,
-    "item_id": pl.String,
-    "date": pl.Date,
-    "units": pl.Int32,
-    "price_per_unit": pl.Float32,
-    "promo": pl.Boolean,
-    "is_open": pl.Boolean,
-}
 # One thread: a heavy job may share the machine, and OpenMP threads then mostly wait.
 FAST = LightGBMParams(num_boost_round=150, num_threads=1)
 
