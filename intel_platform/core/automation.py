@@ -24,7 +24,8 @@ def daily_freshness() -> dg.FreshnessPolicy:
 
 
 def follows_upstream(history: dg.AssetSelection) -> dg.AutomationCondition:
-    """``eager()`` for a table built from a long daily history: update when any input updated,
+    """``eager()`` for a table built from a long daily history: update when an input's data
+    version changed (a re-run that produced the same data does not recompute downstream),
     not while one is running, not while an input is missing (a forecast waits for its model),
     and only when the inputs' blocking checks passed. Unlike ``eager()`` it ignores missing
     partitions of the daily ``history`` assets: it starts in 2011 (to hold M5), and partitions
@@ -34,7 +35,9 @@ def follows_upstream(history: dg.AssetSelection) -> dg.AutomationCondition:
         condition.missing() & ~condition.will_be_requested()
     ).ignore(history)
     return (
-        (condition.newly_missing() | condition.any_deps_updated()).since_last_handled()
+        (
+            condition.newly_missing() | condition.any_deps_match(condition.data_version_changed())
+        ).since_last_handled()
         & ~missing_input
         & ~condition.any_deps_in_progress()
         & ~condition.in_progress()

@@ -3,10 +3,11 @@
 from datetime import timedelta
 
 import dagster as dg
+import polars as pl
 
 from intel_platform.core.automation import FRESHNESS_FAIL_ENV
 from intel_platform.demand.definitions import FRESH, defs
-from intel_platform_tests.fixtures import START, run_demand, small_demand
+from intel_platform_tests.fixtures import START, pos_files, rewrite_csv, run_demand, small_demand
 
 USER_FACING = [
     "demand/raw/pos_sales",
@@ -51,3 +52,28 @@ def test_new_harmonized_day_requests_features_but_not_a_forecast_without_a_model
     third = dg.evaluate_automation_conditions(defs=location, instance=instance,
                                               cursor=second.cursor)  # fmt: skip
     assert third.get_num_requested(features) == 0  # handled: not requested twice
+
+
+def test_an_identical_re_drop_recomputes_nothing_downstream_a_changed_file_does(home):
+    instance = dg.DagsterInstance.ephemeral()
+    last = small_demand(home)
+    location = defs()
+    features = dg.AssetKey.from_user_string("demand/features/store_item_day")
+    assert run_demand(instance, START, last).success
+    assert run_demand(instance, last, last, selection='key:"demand/features/store_item_day"')
+    assert run_demand(instance, last, last).success  # the daily path: versions from content
+    baseline = dg.evaluate_automation_conditions(defs=location, instance=instance)
+
+    assert run_demand(instance, last, last).success  # the same files ingested again
+    same = dg.evaluate_automation_conditions(
+        defs=location, instance=instance, cursor=baseline.cursor
+    )
+    assert same.get_num_requested(features) == 0
+
+    path = pos_files(home, last)[0]
+    rewrite_csv(path, lambda f: f.with_columns(units=pl.lit("3")))  # a corrected file
+    assert run_demand(instance, last, last).success
+    changed = dg.evaluate_automation_conditions(
+        defs=location, instance=instance, cursor=same.cursor
+    )
+    assert changed.get_num_requested(features) == 1
