@@ -40,7 +40,9 @@ def _import_long(args: argparse.Namespace) -> None:
         "item_col": args.item_col, "price_col": args.price_col, "promo_col": args.promo_col,
         "open_col": args.open_col,
     }  # fmt: skip
-    print(import_long(_home(args), args.file, category=args.category, **columns))
+    plan_from = date.fromisoformat(args.plan_from) if args.plan_from else None
+    print(import_long(_home(args), args.file, category=args.category, plan_from=plan_from,
+                      **columns))  # fmt: skip
 
 
 def _rollback(args: argparse.Namespace) -> None:
@@ -131,6 +133,7 @@ def _add_import_commands(commands: argparse._SubParsersAction) -> None:
     for option in ("store", "item", "price", "promo", "open"):
         long.add_argument(f"--{option}-col")
     long.add_argument("--category", default="Grocery", help="category of every item")
+    long.add_argument("--plan-from", help="rows from this day on are planned promo/open flags")
     long.add_argument("--home", type=Path)
     long.set_defaults(run=_import_long)
 

@@ -180,15 +180,33 @@ def _ingest_or_fail(
 
 
 def ingest_reference(
-    conn: duckdb.DuckDBPyConnection, table: str, file: Path, contract: Contract, landing_root: Path
+    conn: duckdb.DuckDBPyConnection,
+    table: str,
+    file: Path,
+    contract: Contract,
+    landing_root: Path,
+    *,
+    optional: bool = False,
 ) -> dg.MaterializeResult:
-    """Replace a small reference table (catalog, store list) by its current landing file."""
-    if not file.exists():
+    """Replace a small reference table (catalog, store list) by its current landing file; an
+    ``optional`` source without a file (no plan this week) is an empty table, not an error."""
+    if not file.exists() and not optional:
         raise dg.Failure(description=f"{file} is missing: land it, then re-materialize {table}.")
     source = DailySource(table, contract, landing_root, lambda _day: [file], required=True)
-    frame = _ingest_or_fail([file], source, None, datetime.now(UTC).replace(tzinfo=None))
+    frame = (
+        _ingest_or_fail([file], source, None, datetime.now(UTC).replace(tzinfo=None))
+        if file.exists()
+        else _empty(contract)
+    )
     rows = replace_table(conn, table, frame)
     return dg.MaterializeResult(metadata={**table_metadata(rows, frame.schema), "file": str(file)})
+
+
+def _empty(contract: Contract) -> pl.DataFrame:
+    text = dict.fromkeys(contract.aliases, pl.String)
+    audit = {"_source_file": pl.String, "_row_number": pl.Int32, "_partition": pl.Date,
+             "_ingested_at": pl.Datetime("us")}  # fmt: skip
+    return pl.DataFrame(schema={**text, **audit})
 
 
 def _day_list(days: list[date]) -> str:

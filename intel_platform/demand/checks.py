@@ -9,6 +9,7 @@ SALES_KEY = dg.AssetKey([*_H, "sales"])
 INVENTORY_KEY = dg.AssetKey([*_H, "inventory"])
 PRODUCTS_KEY = dg.AssetKey([*_H, "products"])
 STORES_KEY = dg.AssetKey([*_H, "stores"])
+PLAN_KEY = dg.AssetKey([*_H, "plan"])
 
 _REPLAY = (
     "then re-materialize the failed partitions of demand/harmonized/sales (the quarantine "
@@ -101,6 +102,24 @@ STORES = [
         "Every store-list row harmonizes; sales of a quarantined store are quarantined too.",
         "Query demand_harmonized.stores_quarantine, fix the store list export, re-materialize "
         "demand/harmonized/stores, then the affected sales partitions.",
+        blocking=False,
+        severity=dg.AssetCheckSeverity.WARN,
+    ),
+]
+
+PLAN = [
+    CheckDefinition(
+        PLAN_KEY,
+        "plan_contract",
+        "Pandera PlanModel: one row per store-item-day, flags true/false or empty.",
+        "Read sample_rows and fix the plan export (catalog/plan.csv), then re-materialize.",
+    ),
+    CheckDefinition(
+        PLAN_KEY,
+        "plan_quarantined",
+        "Every planned row harmonizes (known store and item, readable date and flags).",
+        "Query demand_harmonized.plan_quarantine; the forecast ignores those rows (unplanned "
+        "days keep the default: no promotion, the last week's opening). Fix the export.",
         blocking=False,
         severity=dg.AssetCheckSeverity.WARN,
     ),

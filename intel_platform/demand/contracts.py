@@ -64,6 +64,18 @@ STORES = Contract(
     required=frozenset({"store_id", "open_date"}),
 )
 
+PLAN = Contract(
+    name="plan",
+    aliases={
+        "store_id": ("store",),
+        "item_id": ("sku", "item"),
+        "date": ("day", "plan_date"),
+        "promo": ("on_promo", "promotion", "is_promo"),
+        "is_open": ("open", "store_open"),
+    },
+    required=frozenset({"store_id", "item_id", "date"}),
+)
+
 CATEGORY_ALIASES_FILE = "category_aliases.csv"
 
 
@@ -152,6 +164,20 @@ class StoresModel(pa.DataFrameModel):
 
     class Config(_Strict):
         pass
+
+
+class PlanModel(pa.DataFrameModel):
+    """Known-in-advance flags per store x item x future day; a flag left empty is unplanned."""
+
+    store_id: str
+    item_id: str
+    date: pl.Date
+    promo: pl.Boolean = pa.Field(nullable=True)
+    is_open: pl.Boolean = pa.Field(nullable=True)
+    source_file: str
+
+    class Config(_Strict):
+        unique = ["store_id", "item_id", "date"]
 
 
 FALLBACKS = ["none", "category", "store", "chain"]

@@ -17,6 +17,7 @@ from intel_platform.core.warehouse import (
     read_table,
     replace_partitions,
     replace_table,
+    table_exists,
     table_name,
 )
 from intel_platform.demand.charts import chart_panels, markdown_image, render_png
@@ -27,8 +28,11 @@ from intel_platform.demand.models import EXPERIMENT, LIGHTGBM_MODEL, data_as_of,
 from intel_platform.demand.training import cold_start_fallback, contributions
 
 KEY = dg.AssetKey(["demand", "forecasts", "store_item_daily"])
+PLAN_KEY = dg.AssetKey(["demand", "harmonized", "plan"])
 HISTORY_TABLE = "demand_forecasts.store_item_daily_history"
 SERIES = ["store_id", "item_id"]
+PLAN_SCHEMA = {"store_id": pl.String, "item_id": pl.String, "date": pl.Date,
+               "promo": pl.Boolean, "is_open": pl.Boolean}  # fmt: skip
 
 CHECKS = [
     CheckDefinition(
@@ -55,9 +59,12 @@ class ForecastConfig(dg.Config):
     active_days: int = 28
 
 
-def future_covariates(history: pl.DataFrame, *, horizon: int, active_days: int) -> pl.DataFrame:
-    """Known-in-advance inputs of the horizon for every active series: the last known price, no
-    promotion (no plan feed yet) and the opening pattern of the last observed week (a store
+def future_covariates(
+    history: pl.DataFrame, *, horizon: int, active_days: int, plan: pl.DataFrame | None = None
+) -> pl.DataFrame:
+    """Known-in-advance inputs of the horizon for every active series: the last known price;
+    promotion and opening from the ``plan`` (store_id, item_id, date, promo, is_open) where it
+    says so, else no promotion and the opening pattern of the last observed week (a store
     closed on Sundays stays closed; open when unknown), so a closed day is forecast as zero."""
     origin = history["date"].max()
     recent = history.filter(pl.col("date") > origin - timedelta(days=active_days))
@@ -73,11 +80,19 @@ def future_covariates(history: pl.DataFrame, *, horizon: int, active_days: int) 
         {"date": pl.date_range(origin + timedelta(days=1), origin + timedelta(days=horizon),
                                eager=True)}
     ).with_columns(weekday=pl.col("date").dt.weekday())  # fmt: skip
+    planned = (plan if plan is not None else pl.DataFrame(schema=PLAN_SCHEMA)).select(
+        pl.col(SERIES).cast(pl.String), "date", pl.col("promo").alias("planned_promo"),
+        pl.col("is_open").alias("planned_open"),
+    )  # fmt: skip
     return (
-        last_price.join(days, how="cross")
-        .join(last_week, on=[*SERIES, "weekday"], how="left")
-        .select(*SERIES, "date", "price_per_unit", promo=pl.lit(False),
-                is_open=pl.col("last_open").fill_null(True))
+        last_price.with_columns(pl.col(SERIES).cast(pl.String))
+        .join(days, how="cross")
+        .join(last_week.with_columns(pl.col(SERIES).cast(pl.String)), on=[*SERIES, "weekday"],
+              how="left")
+        .join(planned, on=[*SERIES, "date"], how="left")
+        .select(*SERIES, "date", "price_per_unit",
+                promo=pl.col("planned_promo").fill_null(False),
+                is_open=pl.coalesce("planned_open", "last_open", pl.lit(True)))
     )  # fmt: skip
 
 
@@ -98,7 +113,7 @@ def series_drivers(model, newest: pl.DataFrame) -> pl.DataFrame:
 @dg.asset(
     key=KEY, group_name="demand_forecasts", owners=["team:demand"], code_version="1",
     deps=[dg.AssetKey(["demand", "features", "store_item_day"]),
-          dg.AssetKey(["demand", "models", "lightgbm"])],
+          dg.AssetKey(["demand", "models", "lightgbm"]), PLAN_KEY],
     kinds={"lightgbm", "mlflow", "duckdb"}, check_specs=[c.spec for c in CHECKS],
 )  # fmt: skip
 def store_item_daily(
@@ -125,7 +140,14 @@ def store_item_daily(
     with warehouse.get_connection() as conn:
         products = read_table(conn, "demand_harmonized.products")
         stores = read_table(conn, "demand_harmonized.stores", ["store_id"])
-    future = future_covariates(history, horizon=config.horizon, active_days=config.active_days)
+        plan = (
+            read_table(conn, table_name(PLAN_KEY))
+            if table_exists(conn, table_name(PLAN_KEY))
+            else None
+        )
+    future = future_covariates(
+        history, horizon=config.horizon, active_days=config.active_days, plan=plan
+    )
     forecast = recursive_forecast(
         history, future, products, model.predict, config.horizon, stores=stores
     )

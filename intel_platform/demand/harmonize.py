@@ -14,6 +14,7 @@ from intel_platform.core.quarantine import first_reason
 from intel_platform.demand.contracts import (
     INVENTORY,
     MAX_UNITS,
+    PLAN,
     PRODUCTS,
     SALES,
     STORES,
@@ -224,6 +225,36 @@ def split_products(
     typed = _first_row_per_key(typed, "item_id", "duplicate_item_id")
     columns = [*PRODUCTS.aliases, "source_file"]
     return _split(typed, columns)
+
+
+def split_plan(
+    raw: pl.DataFrame, *, stores: pl.DataFrame, products: pl.DataFrame
+) -> tuple[pl.DataFrame, pl.DataFrame]:
+    """Planned promotions and closures, one row per store x item x day; a flag nobody can read
+    is quarantined rather than guessed (a wrong 'closed' would forecast a day as zero)."""
+    rows = canonical(raw, PLAN)
+    rows = rows.join(products.select("item_id", _known_item=True), on="item_id", how="left")
+    rows = rows.join(stores.select("store_id", _known_store=True), on="store_id", how="left")
+    day = _iso_date("date")
+    reason = first_reason([
+        ("unparseable_date", pl.col("date").is_null() | day.is_null()),
+        ("unknown_store", pl.col("_known_store").is_null()),
+        ("unknown_item", pl.col("_known_item").is_null()),
+        ("unparseable_promo", _unparseable("promo", _flag("promo"))),
+        ("unparseable_is_open", _unparseable("is_open", _flag("is_open"))),
+    ])  # fmt: skip
+    typed = rows.with_columns(
+        reason=reason, date=day, promo=_flag("promo"), is_open=_flag("is_open"),
+        source_file=pl.col("_source_file"),
+    )  # fmt: skip
+    valid = pl.col("reason").is_null()
+    keys = ["store_id", "item_id", "date"]
+    typed = typed.with_columns(
+        reason=pl.when(valid & ~_first_seen(keys, valid))
+        .then(pl.lit("duplicate_plan_row"))
+        .otherwise("reason")
+    )
+    return _split(typed, [*PLAN.aliases, "source_file"])
 
 
 def split_stores(raw: pl.DataFrame) -> tuple[pl.DataFrame, pl.DataFrame]:

@@ -46,10 +46,12 @@ from intel_platform.core.warehouse import (
 from intel_platform.demand import checks
 from intel_platform.demand.contracts import (
     INVENTORY,
+    PLAN,
     PRODUCTS,
     SALES,
     STORES,
     InventoryModel,
+    PlanModel,
     ProductsModel,
     SalesModel,
     StoresModel,
@@ -60,6 +62,7 @@ from intel_platform.demand.harmonize import (
     SALES_SCHEMA,
     expected_pos_keys,
     split_inventory,
+    split_plan,
     split_products,
     split_sales,
     split_stores,
@@ -375,4 +378,24 @@ def stores(warehouse: DuckDBResource):
     yield from harmonized_results(
         run, key=_key("stores"), quarantine_key=_key("stores_quarantine"),
         checks=checks.STORES, extra_metadata=lineage,
+    )  # fmt: skip
+
+
+@dg.multi_asset(
+    specs=_specs(
+        "plan",
+        [_raw("plan"), _key("products"), _key("stores")],
+        "Known-in-advance flags of future days per store x item (planned promotions and "
+        "closures): the forecast horizon's covariates where a plan exists.",
+    ),
+    check_specs=[c.spec for c in checks.PLAN],
+)
+def plan(warehouse: DuckDBResource):
+    with warehouse.get_connection() as conn:
+        refs = {"stores": _reference(conn, "stores"), "products": _reference(conn, "products")}
+        run = _reference_table(conn, "plan", partial(split_plan, **refs), PlanModel)
+        lineage = _lineage(conn, PLAN, ["plan"])
+    yield from harmonized_results(
+        run, key=_key("plan"), quarantine_key=_key("plan_quarantine"),
+        checks=checks.PLAN, extra_metadata=lineage,
     )  # fmt: skip

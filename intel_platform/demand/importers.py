@@ -444,6 +444,21 @@ def _long_catalogs(rows: pl.DataFrame, category: str) -> tuple[pl.DataFrame, pl.
     return products, stores
 
 
+def _split_plan(rows: pl.DataFrame, plan_from: date | None) -> tuple[pl.DataFrame, pl.DataFrame]:
+    """Rows dated ``plan_from`` or later are the plan, not sales: their promotion and opening
+    flags (known in advance) become the forecast horizon's covariates. Explicit, because a
+    trailing row without units may as well be a missing day."""
+    if plan_from is None:
+        return rows, rows.clear()
+    ahead = pl.col("sale_date") >= plan_from
+    flags = [c for c in ("on_promo", "is_open") if c in rows.columns]
+    planned = rows.filter(ahead).select(
+        pl.col("store").alias("store_id"), "item_id", pl.col("sale_date").alias("date"),
+        *(pl.col(c).alias("promo" if c == "on_promo" else c) for c in flags),
+    )  # fmt: skip
+    return rows.filter(~ahead), planned
+
+
 def import_long(  # noqa: PLR0913 - keyword options mirror the CLI flags one to one
     home: ProjectHome,
     file: Path,
@@ -456,8 +471,10 @@ def import_long(  # noqa: PLR0913 - keyword options mirror the CLI flags one to 
     promo_col: str | None = None,
     open_col: str | None = None,
     category: str = DEFAULT_CATEGORY,
+    plan_from: date | None = None,
 ) -> ImportSummary:
-    """Land any long daily sales table: one row per (store, item, day), CSV or Parquet.
+    """Land any long daily sales table: one row per (store, item, day), CSV or Parquet; rows
+    from ``plan_from`` on are planned flags for days ahead (``catalog/plan.csv``).
 
     Every product gets ``category`` (a known spelling): the table carries none, and guessing one
     would be inventing.
@@ -465,7 +482,8 @@ def import_long(  # noqa: PLR0913 - keyword options mirror the CLI flags one to 
     file = Path(file)
     cols = _LongColumns(date_col, units_col, store_col, item_col, price_col, promo_col, open_col)
     _check_categories(home, [category], "category")
-    rows = _check_long_rows(file, _long_rows(file, cols), open_col)
+    rows, planned = _split_plan(_long_rows(file, cols), plan_from)
+    rows = _check_long_rows(file, rows, open_col)
     extra = ["is_open"] if open_col else []
     rows = rows.with_columns(pos_line_id=_line_id("L")).select(*zone.POS_COLUMNS, *extra)
     pairs = rows.select("sale_date", "store").unique().iter_rows()
@@ -479,6 +497,9 @@ def import_long(  # noqa: PLR0913 - keyword options mirror the CLI flags one to 
     files = sum(_publish_pos(home, part) for part in parts)
     products, stores = _long_catalogs(rows, category)
     files += _publish_catalogs(home, products, stores)
+    if planned.height:
+        publish(zone.plan_file(home), planned.write_csv)
+        files += 1
     days = rows.select(
         pl.col("sale_date").n_unique(), first=pl.min("sale_date"), last=pl.max("sale_date")
     )

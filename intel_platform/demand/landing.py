@@ -9,6 +9,7 @@ is the harmonized layer's job. Layout under ``<home>/landing/demand``::
     ecom_orders/<YYYY-MM-DD>.jsonl            web-shop order lines of that day
     inventory/<YYYY-MM-DD>.parquet            end-of-day on-hand snapshot, every store x item
     catalog/products.csv, catalog/stores.csv  reference data, replaced when it changes
+    catalog/plan.csv                          optional: planned promotions and closures ahead
 """
 
 from datetime import date
@@ -39,6 +40,8 @@ ECOM_COLUMNS = (
 INVENTORY_COLUMNS = ("store_code", "product_sku", "snapshot_date", "qty_on_hand", "qty_on_order")
 PRODUCT_COLUMNS = ("item_id", "item_name", "category", "department", "launch_date", "base_price")
 STORE_COLUMNS = ("store_id", "store_name", "state", "open_date")
+# Optional: known-in-advance flags of future days (planned promotions, planned closures).
+PLAN_COLUMNS = ("store_id", "item_id", "date", "promo", "is_open")
 
 
 def landing_root(home: ProjectHome) -> Path:
@@ -59,6 +62,10 @@ def inventory_file(home: ProjectHome, day: date) -> Path:
 
 def products_file(home: ProjectHome) -> Path:
     return landing_root(home) / CATALOG / "products.csv"
+
+
+def plan_file(home: ProjectHome) -> Path:
+    return landing_root(home) / CATALOG / "plan.csv"
 
 
 def stores_file(home: ProjectHome) -> Path:

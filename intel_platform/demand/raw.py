@@ -15,7 +15,7 @@ from intel_platform.core.landing import day_folder, landed_files
 from intel_platform.core.resources import ProjectHomeResource
 from intel_platform.core.warehouse import table_name
 from intel_platform.demand import landing
-from intel_platform.demand.contracts import INVENTORY, PRODUCTS, SALES, STORES
+from intel_platform.demand.contracts import INVENTORY, PLAN, PRODUCTS, SALES, STORES
 from intel_platform.demand.partitions import DAILY, HISTORY_BACKFILL
 
 KEY_PREFIX = ["demand", "raw"]
@@ -114,4 +114,16 @@ def stores(warehouse: DuckDBResource, project_home: ProjectHomeResource) -> dg.M
         return ingest_reference(
             conn, table_name([*KEY_PREFIX, "stores"]), landing.stores_file(home), STORES,
             landing.landing_root(home),
+        )  # fmt: skip
+
+
+@dg.asset(kinds={"csv", "duckdb"}, code_version="1", **REFERENCE_RAW)
+def plan(warehouse: DuckDBResource, project_home: ProjectHomeResource) -> dg.MaterializeResult:
+    """Planned promotions and closures for days ahead, as delivered (optional: no file is an
+    empty plan)."""
+    home = project_home.home
+    with warehouse.get_connection() as conn:
+        return ingest_reference(
+            conn, table_name([*KEY_PREFIX, "plan"]), landing.plan_file(home), PLAN,
+            landing.landing_root(home), optional=True,
         )  # fmt: skip
