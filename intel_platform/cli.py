@@ -73,6 +73,14 @@ def _materialize(args: argparse.Namespace) -> None:
     raise SystemExit(0 if result.success else 1)
 
 
+def _scenario(args: argparse.Namespace) -> None:
+    from intel_platform.demand.scenarios import run_cli
+
+    table, passed = run_cli(args.name, args.home)
+    print(table)
+    raise SystemExit(0 if passed else 1)
+
+
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="intel-platform", description=__doc__)
     commands = parser.add_subparsers(dest="command", required=True)
@@ -105,6 +113,12 @@ def _parser() -> argparse.ArgumentParser:
     run.add_argument("--select", help="asset selection, e.g. 'group:demand_raw'")
     run.add_argument("--home", type=Path)
     run.set_defaults(run=_materialize)
+
+    drill = commands.add_parser("scenario", help="play a failure story as a drill (or 'all')")
+    drill.add_argument("name", help="rename, unknown-column, weekend-drop, new-category, "
+                       "late-store, drift, decay, or all")  # fmt: skip
+    drill.add_argument("--home", type=Path, help="an empty folder (default <home>/drills/NAME)")
+    drill.set_defaults(run=_scenario)
 
     demo = commands.add_parser("demo", help="generate data and materialize every asset")
     demo.add_argument("--stores", type=int, default=5)

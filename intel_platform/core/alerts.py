@@ -13,6 +13,7 @@ import functools
 import json
 import logging
 import os
+import re
 import urllib.error
 import urllib.request
 from collections.abc import Callable, Mapping, Sequence
@@ -98,6 +99,9 @@ def run_link(run_id: str) -> str:
     return f"{base}/runs/{run_id}"
 
 
+_EXCEPTION_PATH = re.compile(r"^(?:[A-Za-z_]\w*\.)+[A-Z]\w*$")  # not a file path like a/b.csv
+
+
 def one_line(text: str | None, limit: int = 400) -> str:
     """First non-empty line of a message, plus the next when it ends with ':' (Dagster's
     'N blocking asset checks failed ...:'), without the exception's module path."""
@@ -106,7 +110,7 @@ def one_line(text: str | None, limit: int = 400) -> str:
         return ""
     line = f"{lines[0]} {lines[1]}" if lines[0].endswith(":") and len(lines) > 1 else lines[0]
     head, sep, rest = line.partition(": ")
-    if sep and " " not in head:
+    if sep and _EXCEPTION_PATH.match(head):  # "pkg.module.Error: ..." -> "Error: ..."
         line = f"{head.rsplit('.', 1)[-1]}{sep}{rest}"
     return line if len(line) <= limit else line[: limit - 1] + "…"
 

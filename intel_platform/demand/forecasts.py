@@ -11,7 +11,7 @@ from dagster_duckdb import DuckDBResource
 
 from intel_platform.core.checks import CheckDefinition, completeness_outcome, contract_outcome
 from intel_platform.core.metadata import table_metadata
-from intel_platform.core.registry import champion, load_champion
+from intel_platform.core.registry import champion, data_version, load_champion
 from intel_platform.core.resources import MlflowResource, ProjectHomeResource
 from intel_platform.core.warehouse import (
     read_table,
@@ -166,7 +166,9 @@ def store_item_daily(
                            first=as_of, last=as_of)  # fmt: skip
     yield dg.MaterializeResult(
         metadata=_metadata(forecast, history, serving.version),
-        data_version=dg.DataVersion(f"model-{serving.version}-asof-{forecast['data_as_of'].max()}"),
+        # A content hash: new series (e.g. after a mapping fix) change it as well as a new day
+        # or a new model, so decisions downstream follow (automation reacts to data versions).
+        data_version=dg.DataVersion(data_version(forecast)),
     )
     outcomes = {
         "forecast_contract": contract_outcome(ForecastModel, forecast),
