@@ -32,8 +32,8 @@ def test_every_location_resolves_with_product_prefixed_three_part_keys(location_
     products = {key.path[0] for key in keys}
     assert len(products) == 1 and all(len(key.path) == 3 for key in keys)
     for key in keys:
-        assert key.path[1] in {"raw", "harmonized", "features", "models", "forecasts",
-                               "decisions", "monitoring"}, key  # fmt: skip
+        assert key.path[1] in {"raw", "harmonized", "labels", "features", "models", "forecasts",
+                               "scores", "decisions", "monitoring"}, key  # fmt: skip
 
 
 def test_every_asset_has_owner_kinds_code_version_and_description(location_defs):
@@ -96,6 +96,20 @@ def test_core_imports_no_product_and_products_import_no_other_product():
         for path in (PACKAGE / product).rglob("*.py"):
             for name in _imports(path):
                 assert not any(name.startswith(f"intel_platform.{o}") for o in others), path
+
+
+@pytest.mark.parametrize("module", _locations())
+def test_loading_a_location_imports_no_other_product(module, home):
+    """Each location redeploys alone: loading it never pulls another product's modules in."""
+    product = module.split(".")[1]
+    code = (
+        "import sys, importlib; "
+        f"importlib.import_module('{module}').defs(); "
+        "print(sorted({m.split('.')[1] for m in sys.modules "
+        "if m.startswith('intel_platform.') and m.count('.') >= 1}))"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert set(ast.literal_eval(out.stdout)) == {"core", product}
 
 
 def test_workspace_validates_with_the_dagster_cli(home):

@@ -11,6 +11,7 @@ import urllib.request
 from pathlib import Path
 
 import pytest
+import yaml
 
 REPO = Path(__file__).resolve().parents[1]
 QUERY = "{ workspaceOrError { ... on Workspace { locationEntries { name locationOrLoadError { __typename } } } } }"  # noqa: E501
@@ -77,4 +78,6 @@ def test_dagster_dev_serves_every_code_location(dagster_dev):
         time.sleep(1)
     entries = answer["data"]["workspaceOrError"]["locationEntries"]
     loaded = {e["name"]: e["locationOrLoadError"]["__typename"] for e in entries}
-    assert loaded == {"demand": "RepositoryLocation"}
+    workspace = yaml.safe_load((REPO / "workspace.yaml").read_text())["load_from"]
+    names = [entry["python_module"]["location_name"] for entry in workspace]
+    assert loaded == dict.fromkeys(names, "RepositoryLocation")

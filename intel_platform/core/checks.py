@@ -122,7 +122,10 @@ def _locations(rows: pl.DataFrame) -> tuple[tuple[str, ...], tuple[str, ...]]:
 
 
 def contract_outcome(schema: type[pa.DataFrameModel], frame: pl.DataFrame) -> CheckOutcome:
-    """Validate ``frame`` against a Pandera model; failures counted per column and check."""
+    """Validate ``frame`` against a Pandera model; failures counted per column and check.
+    Enum and Categorical columns are checked as the text the warehouse stores (a model says
+    ``isin=[...]``), so one model serves frames fresh from a rule and read back from DuckDB."""
+    frame = frame.with_columns(pl.col(pl.Enum, pl.Categorical).cast(pl.String))
     try:
         schema.validate(frame, lazy=True)
     except pa.errors.SchemaErrors as errors:
@@ -244,4 +247,31 @@ def completeness_outcome(
             "max_missing_share": max_missing_share,
         },
         expected.height,
+    )
+
+
+def volume_outcome(
+    counts: pl.DataFrame, history: pl.DataFrame, *, min_share: float, baseline_days: int = 14
+) -> CheckOutcome:
+    """A partition whose row count falls below ``min_share`` of the median of the
+    ``baseline_days`` partitions before it fails: an event feed has no expected keys, but a
+    day that delivered a third of its usual volume is the weekend drop all the same.
+
+    ``counts`` (the run's partitions) and ``history`` (earlier ones) have ``partition_date``
+    and ``rows``; a partition with fewer than 3 earlier ones has no baseline and passes."""
+    every = pl.concat([history, counts], how="vertical_relaxed").unique("partition_date")
+    every = every.sort("partition_date")
+    baseline = every.with_columns(
+        baseline=pl.col("rows").shift(1).rolling_median(baseline_days, min_samples=3)
+    )
+    judged = counts.select("partition_date").join(baseline, on="partition_date", how="left")
+    judged = judged.with_columns(share=pl.col("rows") / pl.col("baseline"))
+    low = judged.filter(pl.col("share") < min_share).sort("partition_date")
+    return CheckOutcome(
+        {f"volume<{min_share:.0%}_of_median": low.height} if low.height else {},
+        low.head(SAMPLE_ROWS),
+        tuple(str(p) for p in low["partition_date"].to_list()),
+        (),
+        {"lowest_share_of_median": float(judged["share"].min() or 1.0), "min_share": min_share},
+        int(counts["rows"].sum()),
     )

@@ -10,6 +10,7 @@ from pandera.api.polars.model_config import BaseConfig
 from pandera.api.polars.types import PolarsData
 
 from intel_platform.core.contracts import Contract
+from intel_platform.core.rules import spelling_table
 
 MAX_UNITS = 100_000
 
@@ -84,19 +85,8 @@ def category_aliases(user_mappings: Path | None = None) -> pl.DataFrame:
     (``mappings/category_aliases.csv``), which win on conflict. Aliases are matched after
     lower-casing and collapsing white space."""
     shipped = resources.files("intel_platform.demand").joinpath(CATEGORY_ALIASES_FILE)
-    frames = [pl.read_csv(shipped.read_bytes(), schema={"alias": pl.String, "category": pl.String})]
     user_file = user_mappings / CATEGORY_ALIASES_FILE if user_mappings else None
-    if user_file and user_file.exists():
-        frames.append(pl.read_csv(user_file, schema={"alias": pl.String, "category": pl.String}))
-    return (
-        pl.concat(frames)
-        .with_columns(alias=normalized_spelling(pl.col("alias")))
-        .unique("alias", keep="last", maintain_order=True)
-    )
-
-
-def normalized_spelling(expr: pl.Expr) -> pl.Expr:
-    return expr.str.strip_chars().str.to_lowercase().str.replace_all(r"\s+", " ")
+    return spelling_table(shipped, user_file).rename({"canonical": "category"})
 
 
 class _Strict(BaseConfig):

@@ -9,8 +9,18 @@ from datetime import date
 
 import polars as pl
 
-from intel_platform.core.contracts import Contract
 from intel_platform.core.quarantine import first_reason
+from intel_platform.core.rules import (
+    canonical,
+    first_row_per_key,
+    flag,
+    iso_date,
+    normalized_spelling,
+    number,
+    split_by_reason,
+    unparseable,
+    whole,
+)
 from intel_platform.demand.contracts import (
     INVENTORY,
     MAX_UNITS,
@@ -18,12 +28,9 @@ from intel_platform.demand.contracts import (
     PRODUCTS,
     SALES,
     STORES,
-    normalized_spelling,
 )
 
-AUDIT = ["_source_file", "_row_number", "_partition", "_raw_index"]
-TRUE_TEXT = ["1", "true", "t", "yes", "y"]
-FALSE_TEXT = ["0", "false", "f", "no", "n"]
+STORE_ITEM_DAY = ("store_id", "item_id", "date")
 DEFAULT_MAX_PRICE_RATIO = 20.0
 MAX_STOCK = 10_000_000
 
@@ -37,54 +44,6 @@ INVENTORY_SCHEMA = {
     "store_id": pl.String, "item_id": pl.String, "date": pl.Date, "on_hand": pl.Int32,
     "on_order": pl.Int32, "source_file": pl.String,
 }  # fmt: skip
-
-
-def canonical(raw: pl.DataFrame, contract: Contract) -> pl.DataFrame:
-    """Contract columns (as text, aliases coalesced, blanks as null) plus the audit columns."""
-    audit = [c for c in AUDIT if c in raw.columns]
-    arrival = [c for c in ("_source_file", "_row_number") if c in raw.columns]
-    rows = raw.sort(arrival) if arrival else raw
-    return (
-        rows.select(*contract.canonical_columns(raw.columns), *audit)
-        .with_columns(pl.col(c).str.strip_chars().replace("", None) for c in contract.aliases)
-        .with_row_index("_order")
-    )
-
-
-def _number(column: str) -> pl.Expr:
-    """A finite number, else null (``inf`` and ``NaN`` are as unparseable as ``n/a``)."""
-    value = pl.col(column).cast(pl.Float64, strict=False)
-    return pl.when(value.is_finite()).then(value)
-
-
-def _unparseable(column: str, parsed: pl.Expr) -> pl.Expr:
-    return pl.col(column).is_not_null() & parsed.is_null()
-
-
-def _iso_date(column: str) -> pl.Expr:
-    """ISO dates, and ISO datetimes cut to their day; anything else is unparseable."""
-    iso = pl.col(column).str.contains(r"^\d{4}-\d{2}-\d{2}(?:[T ]\d{2}:\d{2}.*)?$")
-    return pl.when(iso).then(pl.col(column).str.slice(0, 10).str.to_date("%Y-%m-%d", strict=False))
-
-
-def _flag(column: str) -> pl.Expr:
-    text = pl.col(column).str.to_lowercase()
-    return pl.when(text.is_in(TRUE_TEXT)).then(True).when(text.is_in(FALSE_TEXT)).then(False)
-
-
-def _whole(column: str) -> pl.Expr:
-    value = _number(column)
-    return pl.when(value == value.round()).then(value)
-
-
-def _first_seen(keys: list[str], eligible: pl.Expr) -> pl.Expr:
-    """True for the first eligible row of each key, in arrival order (file, row number)."""
-    return pl.col("_order").filter(eligible).first().over(keys) == pl.col("_order")
-
-
-def _split(tagged: pl.DataFrame, columns: list[str]) -> tuple[pl.DataFrame, pl.DataFrame]:
-    good = tagged.filter(pl.col("reason").is_null()).select(columns)
-    return good, tagged.filter(pl.col("reason").is_not_null())
 
 
 def split_sales(
@@ -109,23 +68,23 @@ def split_sales(
         on="item_id",
         how="left",
     ).join(stores.select("store_id", _known_store=True), on="store_id", how="left")
-    units, price, day = _whole("units"), _number("price_per_unit"), _iso_date("date")
+    units, price, day = whole("units"), number("price_per_unit"), iso_date("date")
     reason = first_reason([
         ("missing_line_id", pl.col("line_id").is_null()),
         ("missing_units", pl.col("units").is_null()),
-        ("unparseable_units", _unparseable("units", units)),
+        ("unparseable_units", unparseable("units", units)),
         ("negative_units", units < 0),
         ("absurd_units", units > MAX_UNITS),
-        ("unparseable_price", _unparseable("price_per_unit", price)),
+        ("unparseable_price", unparseable("price_per_unit", price)),
         ("non_positive_price", price <= 0),
         ("missing_date", pl.col("date").is_null()),
-        ("unparseable_date", _unparseable("date", day)),
+        ("unparseable_date", unparseable("date", day)),
         ("date_outside_partition", ~day.is_between(first, last)),
         ("unknown_store", pl.col("_known_store").is_null()),
         ("unknown_item", pl.col("_known_item").is_null()),
         ("absurd_price", price > pl.col("_base_price") * max_price_ratio),
-        ("unparseable_promo", _unparseable("promo", _flag("promo"))),
-        ("unparseable_is_open", _unparseable("is_open", _flag("is_open"))),
+        ("unparseable_promo", unparseable("promo", flag("promo"))),
+        ("unparseable_is_open", unparseable("is_open", flag("is_open"))),
     ])  # fmt: skip
     typed = rows.with_columns(
         reason=reason,
@@ -133,28 +92,19 @@ def split_sales(
         units=units.cast(pl.Int32, strict=False),
         price_per_unit=price.cast(pl.Float32),
         date=day,
-        promo=_flag("promo").fill_null(False),
-        is_open=_flag("is_open"),
+        promo=flag("promo").fill_null(False),
+        is_open=flag("is_open"),
         source_file=pl.col("_source_file"),
     )
-    return _split(_mark_duplicates(typed, pos=source == "pos"), SALES_COLUMNS)
+    return split_by_reason(_mark_duplicates(typed, pos=source == "pos"), SALES_COLUMNS)
 
 
 def _mark_duplicates(typed: pl.DataFrame, *, pos: bool) -> pl.DataFrame:
     """Of valid rows sharing a line id (or, for the POS, a store-item-day) the first wins."""
-    valid = pl.col("reason").is_null()
-    typed = typed.with_columns(
-        reason=pl.when(valid & ~_first_seen(["line_id"], valid))
-        .then(pl.lit("duplicate_line_id"))
-        .otherwise("reason")
-    )
+    typed = first_row_per_key(typed, ["line_id"], "duplicate_line_id")
     if pos:
-        valid = pl.col("reason").is_null()
-        keys = ["store_id", "item_id", "date"]
-        typed = typed.with_columns(
-            reason=pl.when(valid & ~_first_seen(keys, valid))
-            .then(pl.lit("duplicate_store_item_day"))
-            .otherwise("reason")
+        typed = first_row_per_key(
+            typed, ["store_id", "item_id", "date"], "duplicate_store_item_day"
         )
     return typed
 
@@ -166,16 +116,16 @@ def split_inventory(
     rows = canonical(raw, INVENTORY)
     rows = rows.join(products.select("item_id", _known_item=True), on="item_id", how="left")
     rows = rows.join(stores.select("store_id", _known_store=True), on="store_id", how="left")
-    on_hand, on_order, day = _whole("on_hand"), _whole("on_order"), _iso_date("date")
+    on_hand, on_order, day = whole("on_hand"), whole("on_order"), iso_date("date")
     reason = first_reason([
         ("missing_on_hand", pl.col("on_hand").is_null()),
-        ("unparseable_on_hand", _unparseable("on_hand", on_hand)),
+        ("unparseable_on_hand", unparseable("on_hand", on_hand)),
         ("negative_on_hand", on_hand < 0),
         ("absurd_on_hand", on_hand > MAX_STOCK),
-        ("unparseable_on_order", _unparseable("on_order", on_order)),
+        ("unparseable_on_order", unparseable("on_order", on_order)),
         ("negative_on_order", on_order < 0),
         ("absurd_on_order", on_order > MAX_STOCK),
-        ("unparseable_date", pl.col("date").is_null() | _unparseable("date", day)),
+        ("unparseable_date", pl.col("date").is_null() | unparseable("date", day)),
         ("date_outside_partition", ~day.is_between(first, last)),
         ("unknown_store", pl.col("_known_store").is_null()),
         ("unknown_item", pl.col("_known_item").is_null()),
@@ -187,14 +137,8 @@ def split_inventory(
         date=day,
         source_file=pl.col("_source_file"),
     )
-    valid = pl.col("reason").is_null()
-    keys = ["store_id", "item_id", "date"]
-    typed = typed.with_columns(
-        reason=pl.when(valid & ~_first_seen(keys, valid))
-        .then(pl.lit("duplicate_store_item_day"))
-        .otherwise("reason")
-    )
-    return _split(typed, list(INVENTORY_SCHEMA))
+    typed = first_row_per_key(typed, list(STORE_ITEM_DAY), "duplicate_store_item_day")
+    return split_by_reason(typed, list(INVENTORY_SCHEMA))
 
 
 def split_products(
@@ -207,7 +151,7 @@ def split_products(
         categories.rename({"alias": "_spelling", "category": "_canonical"}),
         on="_spelling", how="left",
     )  # fmt: skip
-    price, launch = _number("base_price"), _iso_date("launch_date")
+    price, launch = number("base_price"), iso_date("launch_date")
     reason = first_reason([
         ("missing_item_id", pl.col("item_id").is_null()),
         ("unknown_category", pl.col("_canonical").is_null()),
@@ -222,9 +166,9 @@ def split_products(
         base_price=price.cast(pl.Float32),
         source_file=pl.col("_source_file"),
     )
-    typed = _first_row_per_key(typed, "item_id", "duplicate_item_id")
+    typed = first_row_per_key(typed, ["item_id"], "duplicate_item_id")
     columns = [*PRODUCTS.aliases, "source_file"]
-    return _split(typed, columns)
+    return split_by_reason(typed, columns)
 
 
 def split_plan(
@@ -235,45 +179,32 @@ def split_plan(
     rows = canonical(raw, PLAN)
     rows = rows.join(products.select("item_id", _known_item=True), on="item_id", how="left")
     rows = rows.join(stores.select("store_id", _known_store=True), on="store_id", how="left")
-    day = _iso_date("date")
+    day = iso_date("date")
     reason = first_reason([
         ("unparseable_date", pl.col("date").is_null() | day.is_null()),
         ("unknown_store", pl.col("_known_store").is_null()),
         ("unknown_item", pl.col("_known_item").is_null()),
-        ("unparseable_promo", _unparseable("promo", _flag("promo"))),
-        ("unparseable_is_open", _unparseable("is_open", _flag("is_open"))),
+        ("unparseable_promo", unparseable("promo", flag("promo"))),
+        ("unparseable_is_open", unparseable("is_open", flag("is_open"))),
     ])  # fmt: skip
     typed = rows.with_columns(
-        reason=reason, date=day, promo=_flag("promo"), is_open=_flag("is_open"),
+        reason=reason, date=day, promo=flag("promo"), is_open=flag("is_open"),
         source_file=pl.col("_source_file"),
     )  # fmt: skip
-    valid = pl.col("reason").is_null()
-    keys = ["store_id", "item_id", "date"]
-    typed = typed.with_columns(
-        reason=pl.when(valid & ~_first_seen(keys, valid))
-        .then(pl.lit("duplicate_plan_row"))
-        .otherwise("reason")
-    )
-    return _split(typed, [*PLAN.aliases, "source_file"])
+    typed = first_row_per_key(typed, list(STORE_ITEM_DAY), "duplicate_plan_row")
+    return split_by_reason(typed, [*PLAN.aliases, "source_file"])
 
 
 def split_stores(raw: pl.DataFrame) -> tuple[pl.DataFrame, pl.DataFrame]:
     rows = canonical(raw, STORES)
-    opened = _iso_date("open_date")
+    opened = iso_date("open_date")
     reason = first_reason([
         ("missing_store_id", pl.col("store_id").is_null()),
         ("unparseable_open_date", pl.col("open_date").is_null() | opened.is_null()),
     ])  # fmt: skip
     typed = rows.with_columns(reason=reason, open_date=opened, source_file=pl.col("_source_file"))
-    typed = _first_row_per_key(typed, "store_id", "duplicate_store_id")
-    return _split(typed, [*STORES.aliases, "source_file"])
-
-
-def _first_row_per_key(typed: pl.DataFrame, key: str, reason: str) -> pl.DataFrame:
-    valid = pl.col("reason").is_null()
-    return typed.with_columns(
-        reason=pl.when(valid & ~_first_seen([key], valid)).then(pl.lit(reason)).otherwise("reason")
-    )
+    typed = first_row_per_key(typed, ["store_id"], "duplicate_store_id")
+    return split_by_reason(typed, [*STORES.aliases, "source_file"])
 
 
 def expected_pos_keys(

@@ -5,7 +5,6 @@ partition after a mapping fix moves rows from one to the other with nothing lost
 Checks run on the rows as they are written; blocking ones stop features and decisions.
 """
 
-from collections.abc import Callable
 from datetime import date
 from functools import partial
 
@@ -21,25 +20,11 @@ from intel_platform.core.checks import (
     null_rate_outcome,
     quarantine_rate_outcome,
 )
-from intel_platform.core.contracts import Contract
-from intel_platform.core.harmonize import (
-    HarmonizeRun,
-    Split,
-    Targets,
-    harmonize_days,
-    harmonized_results,
-)
-from intel_platform.core.ingest import AUDIT_COLUMNS
-from intel_platform.core.metadata import column_lineage
+from intel_platform.core.harmonize import HarmonizeRun, Split, harmonized_results
+from intel_platform.core.harmonized_layer import HarmonizedLayer
 from intel_platform.core.partitions import partition_days
-from intel_platform.core.quarantine import QUARANTINE_SCHEMA, RAW_INDEX, indexed, quarantine_rows
 from intel_platform.core.resources import ProjectHomeResource
 from intel_platform.core.warehouse import (
-    read_range,
-    read_table,
-    refresh_union_view,
-    replace_table,
-    table_columns,
     table_exists,
     table_name,
 )
@@ -60,6 +45,7 @@ from intel_platform.demand.contracts import (
 from intel_platform.demand.harmonize import (
     INVENTORY_SCHEMA,
     SALES_SCHEMA,
+    STORE_ITEM_DAY,
     expected_pos_keys,
     split_inventory,
     split_plan,
@@ -70,11 +56,7 @@ from intel_platform.demand.harmonize import (
 )
 from intel_platform.demand.partitions import DAILY, HISTORY_BACKFILL
 
-KEY_PREFIX = ["demand", "harmonized"]
-RAW = ["demand", "raw"]
-GROUP = "demand_harmonized"
-OWNERS = ["team:demand"]
-Splitter = Callable[[pl.DataFrame, date, date], tuple[pl.DataFrame, pl.DataFrame]]
+SALES_GRAIN = (*STORE_ITEM_DAY, "source", "line_id")
 
 
 class HarmonizeConfig(dg.Config):
@@ -89,85 +71,12 @@ class HarmonizeConfig(dg.Config):
     min_missing_rows: int = 5
 
 
-def _key(name: str) -> dg.AssetKey:
-    return dg.AssetKey([*KEY_PREFIX, name])
-
-
-def _raw(name: str) -> dg.AssetKey:
-    return dg.AssetKey([*RAW, name])
-
-
-def _specs(name: str, upstream: list[dg.AssetKey], doc: str, **extra) -> list[dg.AssetSpec]:
-    """The table and its quarantine, materialized together from the same upstream."""
-    common = {"group_name": GROUP, "owners": OWNERS, "kinds": {"polars", "duckdb"}, **extra}
-    quarantine_doc = (
-        f"Rows of the raw {name} sources that broke the contract, each with its reason, source "
-        "file, row number and raw values (JSON). Re-materializing after a fix moves them back."
-    )
-    return [
-        dg.AssetSpec(_key(name), deps=upstream, description=doc, code_version="1", **common),
-        dg.AssetSpec(
-            _key(f"{name}_quarantine"),
-            deps=upstream,
-            description=quarantine_doc,
-            code_version="1",
-            **common,
-        ),  # fmt: skip
-    ]
+LAYER = HarmonizedLayer("demand")
+_key, _raw, _specs = LAYER.key, LAYER.raw_key, LAYER.specs
 
 
 def _reference(conn: duckdb.DuckDBPyConnection, name: str) -> pl.DataFrame:
-    table = table_name(_key(name))
-    if not table_exists(conn, table):
-        raise dg.Failure(description=f"{table} is missing: materialize demand/harmonized/{name}.")
-    return read_table(conn, table)
-
-
-def _lineage(conn: duckdb.DuckDBPyConnection, contract: Contract, raws: list[str]) -> dict:
-    """Which raw columns feed each harmonized column, from the raw tables' actual columns."""
-    sources: dict[str, list[tuple[dg.AssetKey, str]]] = {}
-    for raw in raws:
-        table = table_name(_raw(raw))
-        if table_exists(conn, table):
-            for column, names in contract.lineage(table_columns(conn, table)).items():
-                sources.setdefault(column, []).extend((_raw(raw), n) for n in names)
-    return column_lineage(sources)
-
-
-def _raw_range(conn: duckdb.DuckDBPyConnection, raw: str, first: date, last: date) -> pl.DataFrame:
-    table = table_name(_raw(raw))
-    if not table_exists(conn, table):
-        return pl.DataFrame()
-    frame = read_range(conn, table, partition_column="_partition", first=first, last=last)
-    # Alias columns a source no longer sends are all null here; the audit copy keeps them.
-    return frame.select(c for c in frame.columns if frame[c].null_count() < frame.height)
-
-
-def _split_sources(
-    conn: duckdb.DuckDBPyConnection,
-    sources: list[tuple[str, Splitter]],
-    *,
-    table: str,
-    empty: dict,
-    first: date,
-    last: date,
-) -> Split:
-    """Split each raw source of [first, last]; quarantine rows keep their raw values."""
-    goods, bads = [pl.DataFrame(schema=empty)], [pl.DataFrame(schema=QUARANTINE_SCHEMA)]
-    rejected = []
-    for raw_name, splitter in sources:
-        raw = _raw_range(conn, raw_name, first, last)
-        if raw.height:
-            raw = indexed(raw)
-            good, bad = splitter(raw, first, last)
-            goods.append(good)
-            rejected.append(bad.select(c for c in empty if c in bad.columns))
-            record = [c for c in raw.columns if c not in (*AUDIT_COLUMNS, RAW_INDEX)]
-            bads.append(quarantine_rows(bad, raw, table_name=table, record_columns=record))
-    good = pl.concat(goods, how="vertical_relaxed")
-    grain = [c for c in ("store_id", "item_id", "date", "source", "line_id") if c in good.columns]
-    arrived_broken = pl.concat(rejected, how="diagonal_relaxed") if rejected else pl.DataFrame()
-    return Split(good.sort(grain), pl.concat(bads), arrived_broken)
+    return LAYER.reference(conn, name)
 
 
 class _Assortment:
@@ -256,10 +165,11 @@ def sales(context: dg.AssetExecutionContext, config: HarmonizeConfig, warehouse:
                 lambda raw, a, b: split_sales(raw, source="ecom", first=a, last=b, **common),
             ),
         ]
-        split = partial(_split_sources, conn, sources, table="sales", empty=SALES_SCHEMA)
+        split = partial(LAYER.split_sources, conn, sources, table="sales", empty=SALES_SCHEMA,
+                        grain=SALES_GRAIN)  # fmt: skip
         evaluate = partial(_sales_outcomes, refs=refs, assortment=_Assortment(conn), config=config)
         run = _harmonize(conn, "sales", days, split, evaluate, config)
-        lineage = _lineage(conn, SALES, ["pos_sales", "ecom_orders"])
+        lineage = LAYER.lineage(conn, SALES, ["pos_sales", "ecom_orders"])
     yield from harmonized_results(
         run, key=_key("sales"), quarantine_key=_key("sales_quarantine"), checks=checks.SALES,
         extra_metadata={**lineage, "partitions": f"{days[0]}..{days[-1]}"},
@@ -267,10 +177,7 @@ def sales(context: dg.AssetExecutionContext, config: HarmonizeConfig, warehouse:
 
 
 def _harmonize(conn, name: str, days: list[date], split, evaluate, config) -> HarmonizeRun:
-    targets = Targets(table_name(_key(name)), table_name(_key(f"{name}_quarantine")))
-    return harmonize_days(
-        conn, days, targets, lambda a, b: split(first=a, last=b), evaluate, config.chunk_days
-    )
+    return LAYER.harmonize(conn, name, days, split, evaluate, config.chunk_days)
 
 
 def _inventory_outcomes(
@@ -307,43 +214,15 @@ def inventory(
     with warehouse.get_connection() as conn:
         refs = {"stores": _reference(conn, "stores"), "products": _reference(conn, "products")}
         sources = [("inventory", lambda raw, a, b: split_inventory(raw, first=a, last=b, **refs))]
-        split = partial(_split_sources, conn, sources, table="inventory", empty=INVENTORY_SCHEMA)
+        split = partial(LAYER.split_sources, conn, sources, table="inventory",
+                        empty=INVENTORY_SCHEMA, grain=STORE_ITEM_DAY)  # fmt: skip
         evaluate = partial(_inventory_outcomes, config=config)
         run = _harmonize(conn, "inventory", days, split, evaluate, config)
-        lineage = _lineage(conn, INVENTORY, ["inventory"])
+        lineage = LAYER.lineage(conn, INVENTORY, ["inventory"])
     yield from harmonized_results(
         run, key=_key("inventory"), quarantine_key=_key("inventory_quarantine"),
         checks=checks.INVENTORY, extra_metadata={**lineage, "partitions": f"{days[0]}..{days[-1]}"},
     )  # fmt: skip
-
-
-def _reference_table(
-    conn: duckdb.DuckDBPyConnection,
-    name: str,
-    splitter: Callable[[pl.DataFrame], tuple[pl.DataFrame, pl.DataFrame]],
-    model: type,
-) -> HarmonizeRun:
-    """Harmonize a whole reference table (catalog, stores) and its quarantine at once."""
-    raw_table = table_name(_raw(name))
-    if not table_exists(conn, raw_table):
-        raise dg.Failure(description=f"{raw_table} is missing: materialize demand/raw/{name}.")
-    raw = indexed(read_table(conn, raw_table))
-    good, bad = splitter(raw)
-    record = [c for c in raw.columns if c not in (*AUDIT_COLUMNS, RAW_INDEX)]
-    quarantined = quarantine_rows(bad, raw, table_name=name, record_columns=record)
-    replace_table(conn, table_name(_key(name)), good)
-    replace_table(conn, table_name(_key(f"{name}_quarantine")), quarantined)
-    refresh_union_view(conn, "_".join(KEY_PREFIX), "quarantine")
-    run = HarmonizeRun()
-    kept = pl.DataFrame(
-        {"partition_date": [None], "kept": [good.height]},
-        schema={"partition_date": pl.Date, "kept": pl.UInt32},
-    )
-    run.add(Split(good, quarantined), {
-        f"{name}_contract": contract_outcome(model, good),
-        f"{name}_quarantined": quarantine_rate_outcome(kept, quarantined, max_rate=0.0, min_rows=1),
-    })  # fmt: skip
-    return run
 
 
 @dg.multi_asset(
@@ -359,8 +238,8 @@ def products(warehouse: DuckDBResource, project_home: ProjectHomeResource):
     categories = category_aliases(project_home.home.mappings)
     with warehouse.get_connection() as conn:
         splitter = partial(split_products, categories=categories)
-        run = _reference_table(conn, "products", splitter, ProductsModel)
-        lineage = _lineage(conn, PRODUCTS, ["products"])
+        run = LAYER.reference_table(conn, "products", splitter, ProductsModel)
+        lineage = LAYER.lineage(conn, PRODUCTS, ["products"])
     yield from harmonized_results(
         run, key=_key("products"), quarantine_key=_key("products_quarantine"),
         checks=checks.PRODUCTS, extra_metadata=lineage,
@@ -373,8 +252,8 @@ def products(warehouse: DuckDBResource, project_home: ProjectHomeResource):
 )
 def stores(warehouse: DuckDBResource):
     with warehouse.get_connection() as conn:
-        run = _reference_table(conn, "stores", split_stores, StoresModel)
-        lineage = _lineage(conn, STORES, ["stores"])
+        run = LAYER.reference_table(conn, "stores", split_stores, StoresModel)
+        lineage = LAYER.lineage(conn, STORES, ["stores"])
     yield from harmonized_results(
         run, key=_key("stores"), quarantine_key=_key("stores_quarantine"),
         checks=checks.STORES, extra_metadata=lineage,
@@ -393,8 +272,8 @@ def stores(warehouse: DuckDBResource):
 def plan(warehouse: DuckDBResource):
     with warehouse.get_connection() as conn:
         refs = {"stores": _reference(conn, "stores"), "products": _reference(conn, "products")}
-        run = _reference_table(conn, "plan", partial(split_plan, **refs), PlanModel)
-        lineage = _lineage(conn, PLAN, ["plan"])
+        run = LAYER.reference_table(conn, "plan", partial(split_plan, **refs), PlanModel)
+        lineage = LAYER.lineage(conn, PLAN, ["plan"])
     yield from harmonized_results(
         run, key=_key("plan"), quarantine_key=_key("plan_quarantine"),
         checks=checks.PLAN, extra_metadata=lineage,

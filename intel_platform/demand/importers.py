@@ -16,8 +16,9 @@ import polars as pl
 
 from intel_platform.core.home import ProjectHome
 from intel_platform.core.landing import publish
+from intel_platform.core.rules import normalized_spelling
 from intel_platform.demand import landing as zone
-from intel_platform.demand.contracts import category_aliases, normalized_spelling
+from intel_platform.demand.contracts import category_aliases
 
 __all__ = ["ImportSummary", "events_file", "import_long", "import_m5"]
 

@@ -124,9 +124,9 @@ def unknown_column(drill: Drill) -> DrillResult:
     reached = [drill.count(f"SELECT count(*) FROM {table} WHERE date = ? AND units IS NOT NULL",
                            [day]) for table in ("demand_harmonized.sales", FEATURES)]  # fmt: skip
     said = message.replace(f"{root}/", "").split(": ", 1)[-1][:150]
-    paged = alerts["reason"].to_list()
-    detail = (f"raw run failed: {said}; run alert: {paged[0][:60] if paged else 'none'}; rows "
-              f"of {day} in harmonized / features: {reached[0]} / {reached[1]}")  # fmt: skip
+    paged = [reason.replace(f"{root}/", "")[:60] for reason in alerts["reason"]]
+    detail = (f"raw run failed: {said}; run alert: {paged[0] if paged else 'none'}; rows of "
+              f"{day} in harmonized / features: {reached[0]} / {reached[1]}")  # fmt: skip
     detected = named.as_posix() in message and "cost_amount" in message and bool(paged)
     return DrillResult("unknown-column", "raw ingestion contract + run failure alert", detected,
                        seconds, *_bad(drill, "t.data_as_of >= ?", [day]), detail)  # fmt: skip
@@ -216,9 +216,7 @@ def new_category(drill: Drill) -> DrillResult:
         f"products_quarantined WARN in {len(warned)} runs, {alerts.height} alert rows; new-item "
         f"forecast rows before the mapping {held[0]}, after {after[0]} (fallback "
         f"{', '.join(fallbacks)}); new-item orders after the mapping: {after[2]}"
-        + ("" if after[2] else " (replenishment not re-run: the forecast's data version, model"
-           " + data_as_of, did not change)")
-    )  # fmt: skip
+    )
     detected = len(warned) == len(days) and alerts.height > 0 and after[0] > 0
     caught = "products_quarantined (WARN) + cold-start fallback"
     bad = held[1] + after[1], held[3] + after[3]

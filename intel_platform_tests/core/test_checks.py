@@ -342,3 +342,18 @@ def test_completeness_outcome_ignores_partitions_missing_fewer_than_min_missing(
         present, expected, keys=keys, partition_column="date", max_missing_share=0.1, min_missing=1
     )
     assert strict.failures == {"missing_keys>10.0%": 1}
+
+
+def test_volume_fails_a_day_far_below_the_median_of_the_days_before():
+    from datetime import date, timedelta
+
+    from intel_platform.core.checks import volume_outcome
+
+    days = [date(2024, 3, 1) + timedelta(i) for i in range(7)]
+    history = pl.DataFrame({"partition_date": days[:5], "rows": [100, 110, 90, 105, 95]})
+    counts = pl.DataFrame({"partition_date": days[5:], "rows": [98, 30]})
+    outcome = volume_outcome(counts, history, min_share=0.5)
+    assert outcome.failures == {"volume<50%_of_median": 1}
+    assert outcome.partitions == ("2024-03-07",)
+    assert volume_outcome(counts.head(1), history, min_share=0.5).passed
+    assert volume_outcome(counts, history.head(1), min_share=0.5).passed  # no baseline yet
