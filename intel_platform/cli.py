@@ -45,26 +45,50 @@ def _import_long(args: argparse.Namespace) -> None:
                       **columns))  # fmt: skip
 
 
+def _generate_churn(args: argparse.Namespace) -> None:
+    from intel_platform.churn.generate import generate_churn
+
+    start = date.fromisoformat(args.start) if args.start else date.today() - timedelta(args.days)
+    summary = generate_churn(
+        _home(args), customers=args.customers, days=args.days, start=start, seed=args.seed
+    )
+    print(summary)
+
+
+def _import_activity(args: argparse.Namespace) -> None:
+    from intel_platform.churn.importers import import_activity
+
+    print(import_activity(_home(args), args.file, customer_col=args.customer_col,
+                          time_col=args.time_col, event_col=args.event_col,
+                          amount_col=args.amount_col))  # fmt: skip
+
+
 def _rollback(args: argparse.Namespace) -> None:
     from intel_platform.core.registry import mlflow_target, rollback
 
-    print(rollback(mlflow_target(args.experiment, _home(args)), args.name))
+    experiment = args.experiment or args.name.split("_")[0]  # demand_lightgbm -> demand
+    print(rollback(mlflow_target(experiment, _home(args)), args.name))
 
 
 def _demo(args: argparse.Namespace) -> None:
     from intel_platform.demo import run_demo
 
-    run_demo(_home(args), stores=args.stores, items=args.items, days=args.days, seed=args.seed)
+    run_demo(
+        _home(args), stores=args.stores, items=args.items, days=args.days, seed=args.seed,
+        customers=args.customers, churn_days=args.churn_days,
+    )  # fmt: skip
 
 
 def _materialize(args: argparse.Namespace) -> None:
+    from importlib import import_module
+
     from intel_platform.core.runs import failed_steps, materialize_days
-    from intel_platform.demand.definitions import defs as demand_defs
     from intel_platform.demo import instance_for
 
     home = _home(args)
+    location = import_module(f"intel_platform.{args.product}.definitions").defs()
     result = materialize_days(
-        demand_defs(), instance_for(home), date.fromisoformat(args.first),
+        location, instance_for(home), date.fromisoformat(args.first),
         date.fromisoformat(args.last), selection=args.select,
     )  # fmt: skip
     for step, message in failed_steps(result).items():
@@ -95,19 +119,20 @@ def _parser() -> argparse.ArgumentParser:
     demand.add_argument("--seed", type=int, default=7)
     demand.add_argument("--home", type=Path, help="project home (default $INTEL_PLATFORM_HOME)")
     demand.set_defaults(run=_generate_demand)
+    _add_generate_churn(products)
 
     _add_import_commands(commands)
 
     model = commands.add_parser("model", help="registry operations")
     actions = model.add_subparsers(dest="action", required=True)
     back = actions.add_parser("rollback", help="champion back to the previous champion")
-    back.add_argument("name", help="registered model, e.g. demand_lightgbm")
-    back.add_argument("--experiment", default="demand")
+    back.add_argument("name", help="registered model, e.g. demand_lightgbm or churn_lightgbm")
+    back.add_argument("--experiment", help="MLflow experiment (default: the name's product)")
     back.add_argument("--home", type=Path)
     back.set_defaults(run=_rollback)
 
     run = commands.add_parser("materialize", help="one run over a range of days (a backfill)")
-    run.add_argument("product", choices=["demand"])
+    run.add_argument("product", choices=["demand", "churn"])
     run.add_argument("--first", required=True, help="first day, YYYY-MM-DD")
     run.add_argument("--last", required=True, help="last day, YYYY-MM-DD")
     run.add_argument("--select", help="asset selection, e.g. 'group:demand_raw'")
@@ -125,6 +150,8 @@ def _parser() -> argparse.ArgumentParser:
     demo.add_argument("--items", type=int, default=200)
     demo.add_argument("--days", type=int, default=730)
     demo.add_argument("--seed", type=int, default=7)
+    demo.add_argument("--customers", type=int, default=5000, help="churn: SaaS customers")
+    demo.add_argument("--churn-days", type=int, default=540, help="churn: days of history")
     demo.add_argument("--home", type=Path)
     demo.set_defaults(run=_demo)
     return parser
@@ -150,6 +177,24 @@ def _add_import_commands(commands: argparse._SubParsersAction) -> None:
     long.add_argument("--plan-from", help="rows from this day on are planned promo/open flags")
     long.add_argument("--home", type=Path)
     long.set_defaults(run=_import_long)
+    activity = kinds.add_parser("activity", help="an activity or purchase log as churn usage")
+    activity.add_argument("--file", type=Path, required=True, help="CSV or Parquet, one event/row")
+    activity.add_argument("--customer-col", required=True)
+    activity.add_argument("--time-col", required=True, help="ISO date/datetime or epoch seconds")
+    activity.add_argument("--event-col", help="login/session/feature_use pass, others: activity")
+    activity.add_argument("--amount-col", help="purchase amount, kept as the 'amount' key")
+    activity.add_argument("--home", type=Path)
+    activity.set_defaults(run=_import_activity)
+
+
+def _add_generate_churn(products: argparse._SubParsersAction) -> None:
+    churn = products.add_parser("churn", help="messy SaaS billing, usage and support tickets")
+    churn.add_argument("--customers", type=int, default=2000)
+    churn.add_argument("--days", type=int, default=365)
+    churn.add_argument("--start", help="first day, YYYY-MM-DD (default: --days before today)")
+    churn.add_argument("--seed", type=int, default=7)
+    churn.add_argument("--home", type=Path, help="project home (default $INTEL_PLATFORM_HOME)")
+    churn.set_defaults(run=_generate_churn)
 
 
 def main(argv: list[str] | None = None) -> None:

@@ -47,7 +47,8 @@ USAGE = [
     _quarantine_rate(USAGE_KEY, "usage_events"),
     CheckDefinition(
         USAGE_KEY, "usage_events_volume",
-        "Per partition, at least half the median event count of the 14 days before.",
+        "Per partition, at least half the median event count of the same weekday over the 4 "
+        "weeks before (fewer than 2 such days: no baseline yet).",
         "A day delivered far fewer events than usual (a partial export or a dropped batch); "
         "inactivity would read it as customers leaving. Ask the analytics team for the full "
         "file (landing/churn/usage/<day>.jsonl), land it, and re-materialize churn/raw/"

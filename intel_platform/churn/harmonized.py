@@ -75,13 +75,13 @@ def _outcomes(
 
 
 def _daily_rows(conn: duckdb.DuckDBPyConnection, first: date) -> pl.DataFrame:
-    """Kept usage rows per day for the 14 days before ``first``: the volume baseline."""
+    """Kept usage rows per day for the 4 weeks before ``first``: the volume baseline."""
     table = LAYER.table("usage_events")
     if not table_exists(conn, table):
         return pl.DataFrame(schema={"partition_date": pl.Date, "rows": pl.UInt32})
     return conn.execute(
         f"SELECT date AS partition_date, count(*)::UINTEGER AS rows FROM {table} "
-        "WHERE date >= ?::DATE - 14 AND date < ? GROUP BY ALL",
+        "WHERE date >= ?::DATE - 28 AND date < ? GROUP BY ALL",
         [first, first],
     ).pl()
 

@@ -251,24 +251,27 @@ def completeness_outcome(
 
 
 def volume_outcome(
-    counts: pl.DataFrame, history: pl.DataFrame, *, min_share: float, baseline_days: int = 14
+    counts: pl.DataFrame, history: pl.DataFrame, *, min_share: float, weeks: int = 4
 ) -> CheckOutcome:
-    """A partition whose row count falls below ``min_share`` of the median of the
-    ``baseline_days`` partitions before it fails: an event feed has no expected keys, but a
-    day that delivered a third of its usual volume is the weekend drop all the same.
+    """A partition whose row count falls below ``min_share`` of the median of the same
+    weekday over the ``weeks`` before it fails: an event feed has no expected keys, but a day
+    that delivered a third of its usual volume is the weekend drop all the same (comparing a
+    Sunday with Sundays, as usage follows the week).
 
     ``counts`` (the run's partitions) and ``history`` (earlier ones) have ``partition_date``
-    and ``rows``; a partition with fewer than 3 earlier ones has no baseline and passes."""
+    and ``rows``; a partition with fewer than 2 earlier same weekdays has no baseline."""
     every = pl.concat([history, counts], how="vertical_relaxed").unique("partition_date")
-    every = every.sort("partition_date")
-    baseline = every.with_columns(
-        baseline=pl.col("rows").shift(1).rolling_median(baseline_days, min_samples=3)
+    baseline = every.sort("partition_date").with_columns(
+        baseline=pl.col("rows")
+        .shift(1)
+        .rolling_median(weeks, min_samples=2)
+        .over(pl.col("partition_date").dt.weekday())
     )
     judged = counts.select("partition_date").join(baseline, on="partition_date", how="left")
     judged = judged.with_columns(share=pl.col("rows") / pl.col("baseline"))
     low = judged.filter(pl.col("share") < min_share).sort("partition_date")
     return CheckOutcome(
-        {f"volume<{min_share:.0%}_of_median": low.height} if low.height else {},
+        {f"volume<{min_share:.0%}_of_weekday_median": low.height} if low.height else {},
         low.head(SAMPLE_ROWS),
         tuple(str(p) for p in low["partition_date"].to_list()),
         (),

@@ -13,26 +13,40 @@ no copy tool can set a ctime back (``cp -p`` and ``rsync -t`` do restore mtimes)
 landing late for a five-year-old day still moves that day's stamp. What a stamp cannot see is a
 file rewritten in place inside a day folder without the ``.part`` rename: that breaks the
 landing contract, and is still caught within the recent window, which is always re-read.
+
+Shared by every product's landing sensor: the scan (``day_stamps``, ``scan_days``), the plan
+(``LandingPlan``) and the run request (``day_run_request``); what makes a day complete (every
+open store's POS file, a usage file) is the product's.
 """
 
 import hashlib
 import json
 import os
 import re
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import date
+from datetime import date, datetime, timedelta
 from pathlib import Path
+
+import dagster as dg
 
 from intel_platform.core.landing import IN_FLIGHT_SUFFIX
 
 __all__ = [
     "CHANGE_SLACK_NS",
+    "DayScan",
     "LandingCursor",
+    "LandingPlan",
     "change_stamp",
     "changed_days",
     "dated_entries",
+    "day_run_request",
+    "day_stamps",
     "fingerprint",
+    "listed_days",
+    "open_partitions",
+    "recent_window",
+    "scan_days",
 ]
 
 # Days whose stamp is at most this much older than the previous scan are read again: it absorbs
@@ -132,3 +146,96 @@ class LandingCursor:
                 f"Unreadable landing sensor cursor ({error}): reset the sensor's cursor."
             ) from error
         return cls(fingerprints=prints, scanned_ns=scanned)
+
+
+def day_stamps(root: Path, sources: Iterable[tuple[str, str]]) -> dict[date, int]:
+    """Change stamp per landed day over ``sources`` = (folder under ``root``, suffix): ``""``
+    for a folder per day, e.g. ``".csv"`` for a file per day. One listing per source and one
+    ``stat`` per day entry, never a listing of every file of the history."""
+    stamps: dict[date, int] = {}
+    for folder, suffix in sources:
+        for day, path in dated_entries(root / folder, suffix).items():
+            stamps[day] = max(stamps.get(day, 0), change_stamp(path))
+    return stamps
+
+
+def open_partitions(partitions: dg.DailyPartitionsDefinition, now: datetime) -> tuple[date, date]:
+    """First and last day whose daily partition exists at ``now``: today's opens at midnight."""
+    with dg.partition_loading_context(effective_dt=now):
+        first, last = partitions.get_first_partition_key(), partitions.get_last_partition_key()
+    return date.fromisoformat(first), date.fromisoformat(last)
+
+
+def recent_window(landed: Iterable[date], size: int) -> list[date]:
+    """The last ``size`` calendar days up to the latest landed day, not before the first: a
+    day in it with no file at all is a day a source still owes."""
+    days = sorted(landed)
+    if not days:
+        return []
+    start = max(days[-1] - timedelta(days=size - 1), days[0])
+    return [start + timedelta(days=i) for i in range((days[-1] - start).days + 1)]
+
+
+@dataclass(frozen=True)
+class DayScan:
+    """The days one tick reads (window and changed days, partitions open), the landed days
+    whose partition is not open yet, and the cursor the tick starts from (no fingerprints:
+    the caller adds one per day it judged)."""
+
+    days: list[date]
+    not_open: list[date]
+    cursor: LandingCursor
+
+
+def scan_days(
+    stamps: Mapping[date, int],
+    cursor: LandingCursor,
+    partitions: dg.DailyPartitionsDefinition,
+    *,
+    now: datetime,
+    window_days: int,
+    slack_ns: int = CHANGE_SLACK_NS,
+) -> DayScan:
+    """What to read this tick (module docstring): days outside the open partitions are never
+    read, those after the last one are reported; a fresh cursor reads the window and what
+    changed within the slack."""
+    first, last = open_partitions(partitions, now)
+    eligible = {day: stamp for day, stamp in stamps.items() if first <= day <= last}
+    now_ns = int(now.timestamp() * 1e9)
+    since = cursor.scanned_ns if cursor.scanned_ns is not None else now_ns
+    scan = set(recent_window(eligible, window_days)) | changed_days(eligible, since, slack_ns)
+    not_open = sorted(day for day in stamps if day > last)
+    return DayScan(sorted(scan), not_open, LandingCursor(scanned_ns=now_ns))
+
+
+@dataclass
+class LandingPlan:
+    """One tick's outcome: what to run, what to remember, and what to tell on-call."""
+
+    cursor: LandingCursor
+    requests: list[dg.RunRequest] = field(default_factory=list)
+    waiting: dict[date, list[str]] = field(default_factory=dict)  # day -> what it waits for
+    not_open: list[date] = field(default_factory=list)  # landed, partition not there yet
+
+
+def day_run_request(
+    day: date,
+    digest: str,
+    asset_selection: Sequence[dg.AssetKey],
+    tags: Mapping[str, str],
+) -> dg.RunRequest:
+    """One run per day and file set: ``run_key = "<day>:<fingerprint[:12]>"`` makes a repeat
+    of the same files a no-op even after a lost cursor (the daemon skips known run keys)."""
+    return dg.RunRequest(
+        run_key=f"{day.isoformat()}:{digest[:12]}",
+        partition_key=day.isoformat(),
+        asset_selection=list(asset_selection),
+        tags=dict(tags),
+    )
+
+
+def listed_days(days: Sequence[date], describe: Callable[[date], str], limit: int = 8) -> str:
+    """``describe`` of the first ``limit`` days for a skip message; the rest are counted."""
+    shown = [describe(day) for day in days[:limit]]
+    more = f" and {len(days) - limit} more" if len(days) > limit else ""
+    return "; ".join(shown) + more

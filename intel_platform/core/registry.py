@@ -14,6 +14,7 @@ mlflow and the model libraries are imported inside functions so code locations l
 __all__ = [
     "ChampionInfo",
     "GateDecision",
+    "GatedVersion",
     "MlflowTarget",
     "RegisteredVersion",
     "RollbackError",
@@ -21,12 +22,15 @@ __all__ = [
     "apply_gate",
     "champion",
     "data_version",
+    "is_refit",
     "load_champion",
     "log_training_run",
     "mlflow_target",
     "promotion_gate",
+    "register_and_gate",
     "rollback",
     "tracking_uri",
+    "version_info",
 ]
 
 import hashlib
@@ -432,8 +436,14 @@ class ChampionInfo:
 def champion(target: MlflowTarget, model_name: str) -> ChampionInfo | None:
     """The current champion, or None before the first promotion (the gate then has only the
     baseline to beat)."""
+    return version_info(target, model_name, CHAMPION)
+
+
+def version_info(target: MlflowTarget, model_name: str, alias: str) -> ChampionInfo | None:
+    """The version behind ``alias`` (``champion``, ``challenger``, ``previous_champion``) with
+    its run's params and metrics and its tags (e.g. ``gate.reason``), or None if unset."""
     client = _client(target)
-    version = _aliases(client, model_name).get(CHAMPION)
+    version = _aliases(client, model_name).get(alias)
     if version is None:
         return None
     model_version = client.get_model_version(model_name, version)
@@ -452,3 +462,52 @@ def load_champion(target: MlflowTarget, model_name: str, flavor: str) -> Any:
     module = _flavor_module(flavor)
     with _pointed_at(target):
         return module.load_model(f"models:/{model_name}@{CHAMPION}")
+
+
+def is_refit(
+    champion_params: Mapping[str, str], run_params: Mapping[str, Any], spec: Sequence[str]
+) -> bool:
+    """Same spec as the champion (every ``spec`` param equal, compared as MLflow stores them:
+    text), newer data: the champion's validation number was measured on other rows, so the gate
+    asks the refit to beat the baseline only (and so keeps the data fresh)."""
+    return all(champion_params.get(k) == str(run_params.get(k)) for k in spec)
+
+
+@dataclass(frozen=True)
+class GatedVersion:
+    """A logged challenger and the gate's verdict on it; ``refit``: judged against the baseline
+    only because it has the champion's spec."""
+
+    registered: RegisteredVersion
+    decision: GateDecision
+    refit: bool
+
+
+def register_and_gate(
+    target: MlflowTarget,
+    run: TrainingRun,
+    *,
+    metric: str,
+    baseline: float,
+    margin: float,
+    lower_is_better: bool = True,
+    spec: Sequence[str] | None = None,
+) -> GatedVersion:
+    """The gate glue every product repeats: log ``run`` as challenger (its ``metrics`` must
+    hold ``metric``), gate it against ``baseline`` (the simple model's ``metric`` on the same
+    rows) and the champion's recorded ``metric`` unless the run is a refit of the champion's
+    ``spec`` (``None``: always compared with the champion), record the verdict and move the
+    aliases. The champion is read before logging, so it is the one the challenger must beat."""
+    current = champion(target, run.model_name)
+    registered = log_training_run(target, run)
+    refit = current is not None and spec is not None and is_refit(current.params, run.params, spec)
+    decision = promotion_gate(
+        {metric: run.metrics[metric]},
+        None if current is None or refit else current.metrics,
+        {metric: baseline},
+        metric=metric,
+        margin=margin,
+        lower_is_better=lower_is_better,
+    )
+    apply_gate(target, run.model_name, registered.version, decision)
+    return GatedVersion(registered, decision, refit)

@@ -1,6 +1,7 @@
 """Pure monitoring computations behind ``demand/monitoring/*``: feature drift (PSI) and the
 accuracy of issued forecasts against the actuals that have landed since. Frames in, frames out;
-no I/O and no clock, so every number here can be checked by hand on a few rows.
+no I/O and no clock, so every number here can be checked by hand on a few rows. PSI per
+feature and the drift verdict are product-agnostic and live in ``core.drift``.
 
 Thresholds follow DOMAIN.md: PSI > 0.2 warn, > 0.3 retrain; WAPE more than 10 % above the
 champion's backtest WAPE is decay; |bias| beyond 5 % is a biased model. The assets pass them in
@@ -22,7 +23,9 @@ from collections.abc import Sequence
 
 import polars as pl
 
-from intel_platform.core.metrics import forecast_metrics, psi
+from intel_platform.core import drift as core_drift
+from intel_platform.core.drift import drift_decision
+from intel_platform.core.metrics import forecast_metrics
 from intel_platform.demand.features import CALENDAR_FEATURES, CATEGORICAL_FEATURES, FEATURE_COLUMNS
 
 # Calendar features and the series' age move with the clock by construction: 28 recent days
@@ -57,40 +60,12 @@ def feature_drift(
     bins: int = 10,
     categorical: Sequence[str] = CATEGORICAL_FEATURES,
 ) -> pl.DataFrame:
-    """PSI of each feature, ``recent`` against ``reference`` (what the champion learned from).
-
-    Numeric features are binned at the reference's quantiles; ``categorical`` ones (integer
-    codes whose order means nothing) compare category frequencies. One row per feature: kind,
-    psi, status (``retrain`` above ``retrain``, ``warn`` above ``warn``, else ``ok``), most
-    drifted first, because that is the order a reader asks in."""
-    rows = []
-    for feature in features:
-        kind = "categorical" if feature in categorical else "numeric"
-        expected, actual = reference[feature], recent[feature]
-        if kind == "categorical":
-            expected, actual = expected.cast(pl.String), actual.cast(pl.String)
-        rows.append((feature, kind, psi(expected, actual, bins=bins)))
-    table = pl.DataFrame(
-        rows, schema={"feature": pl.String, "kind": pl.String, "psi": pl.Float64}, orient="row"
-    )
-    status = (
-        pl.when(pl.col("psi") > retrain)
-        .then(pl.lit("retrain"))
-        .when(pl.col("psi") > warn)
-        .then(pl.lit("warn"))
-        .otherwise(pl.lit("ok"))
-    )
-    return table.with_columns(status=status).sort(["psi", "feature"], descending=[True, False])
-
-
-def drift_decision(drift: pl.DataFrame) -> tuple[bool, str]:
-    """Retrain when any watched feature is past the retrain threshold; the detail names them,
-    so the retrain run's reason can be read without opening the table."""
-    over = drift.filter(pl.col("status") == "retrain")
-    if over.is_empty():
-        return False, ""
-    named = ", ".join(f"{f} {p:.2f}" for f, p in over.select("feature", "psi").head(5).iter_rows())
-    return True, f"{over.height} feature(s) over the retrain PSI: {named}"
+    """``core.drift.feature_drift`` with demand's integer codes (store, item, category,
+    department) compared as categories."""
+    return core_drift.feature_drift(
+        reference, recent, features, warn=warn, retrain=retrain, bins=bins,
+        categorical=categorical,
+    )  # fmt: skip
 
 
 def horizon_bucket(horizon: pl.Expr) -> pl.Expr:

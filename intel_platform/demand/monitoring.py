@@ -7,7 +7,8 @@ promote:
 - ``demand/monitoring/forecast_accuracy``: archived forecasts scored against the actuals that
   have landed since, against the champion's backtest WAPE.
 - ``demand_retrain_sensor``: one retraining run per new evaluation that asks for it, with the
-  reason (``drift`` / ``decay``) in the run's tags and the models' MLflow tags.
+  reason (``drift`` / ``decay``) in the run's tags and the models' MLflow tags (built by
+  ``core.retrain.build_retrain_sensor``, shared with churn).
 
 The numbers come from ``drift.py`` (pure); these assets only read, call, write and report.
 """
@@ -22,6 +23,7 @@ from intel_platform.core.metadata import markdown_table, table_metadata
 from intel_platform.core.parquet_tables import scan, table_dir
 from intel_platform.core.registry import ChampionInfo, champion
 from intel_platform.core.resources import MlflowResource, ProjectHomeResource
+from intel_platform.core.retrain import build_retrain_sensor, verdict
 from intel_platform.core.warehouse import read_table, replace_table, table_exists, table_name
 from intel_platform.demand import drift
 from intel_platform.demand.forecasts import HISTORY_TABLE
@@ -43,7 +45,6 @@ RETRAIN_SELECTION = dg.AssetSelection.assets(
     *(dg.AssetKey.from_user_string(k) for k in RETRAIN_KEYS)
 )
 RETRAIN_OPS = ("demand__models__lightgbm", "demand__models__prophet")
-REASON_TAG, TRIGGER_TAG = "retrain_reason", "intel/trigger"
 DRIFT_SCHEMA = {
     "feature": pl.String, "kind": pl.String, "psi": pl.Float64, "status": pl.String,
     "reference_start": pl.Date, "reference_end": pl.Date, "reference_rows": pl.Int64,
@@ -82,12 +83,7 @@ class AccuracyConfig(dg.Config):
 
 def _verdict(requested: bool, reason: str, detail: str, info: ChampionInfo | None) -> dict:
     """What the sensor reads from every monitoring materialization, whatever the outcome."""
-    return {
-        "retrain_requested": requested,
-        "retrain_reason": reason if requested else "",
-        "retrain_detail": detail,
-        "champion_version": info.version if info else "",
-    }
+    return verdict(requested, reason, detail, info.version if info else "")
 
 
 def _reference_window(info: ChampionInfo | None) -> tuple[date, date] | None:
@@ -268,69 +264,14 @@ def _accuracy_metadata(
     }
 
 
-def _latest(instance: dg.DagsterInstance, key: dg.AssetKey) -> dg.EventLogRecord | None:
-    """Only the newest evaluation counts: an older verdict was superseded by it."""
-    records = instance.fetch_materializations(key, limit=1).records
-    return records[0] if records else None
-
-
-def _meta(record: dg.EventLogRecord, name: str, default: object = None) -> object:
-    """A metadata value of the event, ``default`` when an older code version did not write it."""
-    value = record.asset_materialization.metadata.get(name)
-    return default if value is None else value.value
-
-
-def _state_tag(record: dg.EventLogRecord) -> tuple[str, str]:
-    """``intel/<reason>_state`` = what was judged (champion version / data day): a run with
-    this tag already retrained on exactly this evidence; if the gate kept the champion, the
-    same verdict must wait for new data instead of retraining in a loop."""
-    reason = str(_meta(record, "retrain_reason"))
-    state = f"v{_meta(record, 'champion_version', '')}/{_meta(record, 'data_as_of', '')}"
-    return f"intel/{reason}_state", state
-
-
-def _already_handled(instance: dg.DagsterInstance, record: dg.EventLogRecord) -> bool:
-    """A run already retrained on this evidence (see ``_state_tag``)."""
-    key, value = _state_tag(record)
-    return bool(instance.get_run_records(dg.RunsFilter(tags={key: value}), limit=1))
-
-
-def retrain_request(flagged: list[dg.EventLogRecord]) -> dg.RunRequest:
-    """One run for every reason at hand (``drift+decay`` when both), keyed by the newest
-    event, the reason on the run and on the training ops (it lands in MLflow)."""
-    reason = "+".join(dict.fromkeys(str(_meta(r, "retrain_reason")) for r in flagged))
-    newest = max(r.storage_id for r in flagged)
-    return dg.RunRequest(
-        run_key=f"demand-retrain-{newest}",
-        run_config={"ops": {op: {"config": {"retrain_reason": reason}} for op in RETRAIN_OPS}},
-        tags={REASON_TAG: reason, TRIGGER_TAG: "monitoring", **dict(map(_state_tag, flagged))},
-    )
-
-
-@dg.sensor(
-    name="demand_retrain_sensor", target=RETRAIN_SELECTION, minimum_interval_seconds=60,
-    default_status=dg.DefaultSensorStatus.RUNNING,
+demand_retrain_sensor = build_retrain_sensor(
+    "demand",
+    [DRIFT_KEY, ACCURACY_KEY],
+    RETRAIN_SELECTION,
+    RETRAIN_OPS,
     description="Drift or decay -> one retraining run (backtest, both models, forecast, "
     "replenishment) through the gate; the reason goes to the run's tags and to MLflow.",
-)  # fmt: skip
-def demand_retrain_sensor(context: dg.SensorEvaluationContext) -> dg.SensorResult:
-    """Drift or decay -> retrain -> gate: reads the latest materialization of each monitoring
-    asset; those newer than the cursor (the last handled event record id) that ask for a
-    retraining yield ONE run of backtest, both models, forecast and replenishment. The cursor
-    moves past every event it has read, so one verdict never triggers two runs."""
-    handled = int(context.cursor or 0)
-    latest = [_latest(context.instance, key) for key in (DRIFT_KEY, ACCURACY_KEY)]
-    fresh = [r for r in latest if r is not None and r.storage_id > handled]
-    if not fresh:
-        return dg.SensorResult(skip_reason="no new monitoring evaluation", cursor=str(handled))
-    cursor = str(max(r.storage_id for r in fresh))
-    flagged = [r for r in fresh if _meta(r, "retrain_requested", False)]
-    waiting = [r for r in flagged if not _already_handled(context.instance, r)]
-    if not waiting:
-        why = "already retrained on this evidence" if flagged else "no retraining requested"
-        return dg.SensorResult(skip_reason=why, cursor=cursor)
-    context.log.info(f"retraining: {[_meta(r, 'retrain_detail') for r in waiting]}")
-    return dg.SensorResult(run_requests=[retrain_request(waiting)], cursor=cursor)
+)
 
 
 SENSORS = [demand_retrain_sensor]

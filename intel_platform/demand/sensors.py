@@ -24,23 +24,23 @@ minutes, so a five-year landing zone launches 14 runs, not 1,800 (history is a b
 daily partition does not exist yet (today, in UTC) waits for the tick after midnight.
 """
 
-from collections.abc import Callable, Iterable
-from dataclasses import dataclass, field
-from datetime import UTC, date, datetime, timedelta
+from datetime import UTC, date, datetime
 from pathlib import Path
 
 import dagster as dg
 import polars as pl
 
+from intel_platform.core import landing_sensor
 from intel_platform.core.home import ProjectHome
 from intel_platform.core.landing import day_folder, landed_files
 from intel_platform.core.landing_sensor import (
     CHANGE_SLACK_NS,
     LandingCursor,
-    change_stamp,
-    changed_days,
-    dated_entries,
+    LandingPlan,
+    day_run_request,
     fingerprint,
+    listed_days,
+    scan_days,
 )
 from intel_platform.core.resources import ProjectHomeResource
 from intel_platform.demand import landing
@@ -114,54 +114,17 @@ def day_files(home: ProjectHome, day: date) -> list[Path]:
 def day_stamps(home: ProjectHome) -> dict[date, int]:
     """Change stamp per landed day: one listing per source folder and one ``stat`` per day
     folder or daily file, never a listing of every store file of the history."""
-    root = landing.landing_root(home)
     sources = [
         (landing.POS_SALES, ""),
         (landing.ECOM_ORDERS, ".jsonl"),
         (landing.INVENTORY, ".parquet"),
     ]
-    stamps: dict[date, int] = {}
-    for folder, suffix in sources:
-        for day, path in dated_entries(root / folder, suffix).items():
-            stamps[day] = max(stamps.get(day, 0), change_stamp(path))
-    return stamps
-
-
-def open_partitions(now: datetime) -> tuple[date, date]:
-    """First and last day whose daily partition exists at ``now``: today's opens at midnight."""
-    with dg.partition_loading_context(effective_dt=now):
-        first, last = DAILY.get_first_partition_key(), DAILY.get_last_partition_key()
-    return date.fromisoformat(first), date.fromisoformat(last)
-
-
-def _window(landed: Iterable[date], size: int) -> list[date]:
-    """The last ``size`` calendar days up to the latest landed day, not before the first: a
-    day in it with no file at all is a day the stores still owe."""
-    days = sorted(landed)
-    if not days:
-        return []
-    start = max(days[-1] - timedelta(days=size - 1), days[0])
-    return [start + timedelta(days=i) for i in range((days[-1] - start).days + 1)]
-
-
-@dataclass
-class LandingPlan:
-    """One tick's outcome: what to run, what to remember, and what to tell on-call."""
-
-    cursor: LandingCursor
-    requests: list[dg.RunRequest] = field(default_factory=list)
-    waiting: dict[date, list[str]] = field(default_factory=dict)  # day -> stores not yet in
-    not_open: list[date] = field(default_factory=list)  # landed, partition not there yet
+    return landing_sensor.day_stamps(landing.landing_root(home), sources)
 
 
 def run_request(day: date, digest: str) -> dg.RunRequest:
     """One run per day and file set: the run key makes a repeat of the same files a no-op."""
-    return dg.RunRequest(
-        run_key=f"{day.isoformat()}:{digest[:12]}",
-        partition_key=day.isoformat(),
-        asset_selection=INGEST_KEYS,
-        tags=RUN_TAGS,
-    )
+    return day_run_request(day, digest, INGEST_KEYS, RUN_TAGS)
 
 
 def _judge_day(
@@ -194,24 +157,14 @@ def plan_landing(
     slack_ns: int = CHANGE_SLACK_NS,
 ) -> LandingPlan:
     """Read the window and the changed days, compare with the cursor (module docstring)."""
-    first, last = open_partitions(now)
-    stamps = day_stamps(home)
-    eligible = {day: stamp for day, stamp in stamps.items() if first <= day <= last}
-    now_ns = int(now.timestamp() * 1e9)
-    since = cursor.scanned_ns if cursor.scanned_ns is not None else now_ns
-    plan = LandingPlan(LandingCursor(scanned_ns=now_ns))
-    plan.not_open = sorted(day for day in stamps if day > last)
-    scan = set(_window(eligible, window_days)) | changed_days(eligible, since, slack_ns)
-    for day in sorted(scan):
+    scan = scan_days(
+        day_stamps(home), cursor, DAILY, now=now, window_days=window_days, slack_ns=slack_ns
+    )
+    plan = LandingPlan(scan.cursor, not_open=scan.not_open)
+    for day in scan.days:
         expected = expected_stores(openings, day)
         _judge_day(plan, home, expected, day, cursor.fingerprints.get(day.isoformat()))
     return plan
-
-
-def _listed(days: list[date], describe: Callable[[date], str]) -> str:
-    shown = [describe(day) for day in days[:_LISTED_DAYS]]
-    more = f" and {len(days) - _LISTED_DAYS} more" if len(days) > _LISTED_DAYS else ""
-    return "; ".join(shown) + more
 
 
 def status_message(plan: LandingPlan) -> str:
@@ -219,10 +172,12 @@ def status_message(plan: LandingPlan) -> str:
     parts = []
     if plan.waiting:
         days = sorted(plan.waiting)
-        listed = _listed(days, lambda d: f"{d} waits for {', '.join(plan.waiting[d])}")
+        listed = listed_days(
+            days, lambda d: f"{d} waits for {', '.join(plan.waiting[d])}", _LISTED_DAYS
+        )
         parts.append(f"Incomplete days (POS files missing): {listed}.")
     if plan.not_open:
-        listed = _listed(plan.not_open, str)
+        listed = listed_days(plan.not_open, str, _LISTED_DAYS)
         parts.append(f"Landed, partition not open yet (midnight UTC): {listed}.")
     return " ".join(parts)
 

@@ -83,14 +83,14 @@ def test_bad_rows_are_quarantined_with_reasons_and_rows_add_up(home, instance):
     assert rate.passed  # 3 bad rows are under the 10 that may page anybody
 
 
-def test_a_day_with_a_fraction_of_the_usual_events_fails_the_volume_check(home, instance):
-    for offset in range(6):
-        _usage(home, START + timedelta(offset), 40 if offset < 5 else 8)
-    result = materialize_days(churn_defs(), instance, START, START + timedelta(5),
+def test_a_day_with_a_fraction_of_its_weekday_events_fails_the_volume_check(home, instance):
+    for offset in range(15):  # the third Monday brings a fifth of the two before
+        _usage(home, START + timedelta(offset), 40 if offset < 14 else 8)
+    result = materialize_days(churn_defs(), instance, START, START + timedelta(14),
                               selection=FOUNDATION)  # fmt: skip
     volume = next(c for c in check_results(result) if c.check_name == "usage_events_volume")
     assert not volume.passed
-    assert volume.metadata["failed_partitions"].value == str(START + timedelta(5))
+    assert volume.metadata["failed_partitions"].value == str(START + timedelta(14))
 
 
 def test_a_missing_usage_day_fails_naming_the_day(home, instance):

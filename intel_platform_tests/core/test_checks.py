@@ -344,16 +344,17 @@ def test_completeness_outcome_ignores_partitions_missing_fewer_than_min_missing(
     assert strict.failures == {"missing_keys>10.0%": 1}
 
 
-def test_volume_fails_a_day_far_below_the_median_of_the_days_before():
+def test_volume_fails_a_day_far_below_the_median_of_its_weekday():
     from datetime import date, timedelta
 
     from intel_platform.core.checks import volume_outcome
 
-    days = [date(2024, 3, 1) + timedelta(i) for i in range(7)]
-    history = pl.DataFrame({"partition_date": days[:5], "rows": [100, 110, 90, 105, 95]})
-    counts = pl.DataFrame({"partition_date": days[5:], "rows": [98, 30]})
+    days = [date(2024, 3, 4) + timedelta(i) for i in range(22)]  # Mondays on 0, 7, 14, 21
+    rows = [100 if d.weekday() < 5 else 40 for d in days]  # quiet weekends are normal
+    history = pl.DataFrame({"partition_date": days[:20], "rows": rows[:20]})
+    counts = pl.DataFrame({"partition_date": days[20:], "rows": [38, 30]})  # Sun ok, Mon low
     outcome = volume_outcome(counts, history, min_share=0.5)
-    assert outcome.failures == {"volume<50%_of_median": 1}
-    assert outcome.partitions == ("2024-03-07",)
+    assert outcome.failures == {"volume<50%_of_weekday_median": 1}
+    assert outcome.partitions == ("2024-03-25",)
     assert volume_outcome(counts.head(1), history, min_share=0.5).passed
-    assert volume_outcome(counts, history.head(1), min_share=0.5).passed  # no baseline yet
+    assert volume_outcome(counts, history.tail(3), min_share=0.5).passed  # no baseline yet

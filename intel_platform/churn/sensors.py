@@ -1,0 +1,140 @@
+"""The churn landing sensor: a complete new day, or a changed one, becomes one ingest run.
+
+A day is *complete* when its usage file has landed (``landing/churn/usage/<day>.jsonl``):
+usage is the one source every churn setup has; subscriptions and tickets are optional and
+ride along when they are there (``churn.landing``). A day with only billing or help-desk files
+waits, named, for its usage file. Per day (the cursor is ``core.landing_sensor.LandingCursor``):
+
+* the fingerprint of its landed files (usage, subscriptions, tickets; ``.part`` ignored)
+  differs from the one requested last -> one ``RunRequest`` over the raw and harmonized churn
+  tables of that day's partition, ``run_key = "<day>:<fingerprint[:12]>"``, so even a lost
+  cursor cannot launch the same files twice;
+* the same files again -> nothing; a late or corrected file (a tickets export landing after
+  the usage file, a re-dropped usage file) -> that day once more. Re-ingesting is idempotent.
+
+Each tick reads the last ``WINDOW_DAYS`` landed calendar days plus the days whose files
+changed since the previous tick (``core.landing_sensor.scan_days``); history is a backfill's
+job. Days before the partitions start are ignored; today's partition opens at midnight UTC.
+"""
+
+from datetime import UTC, date, datetime
+from pathlib import Path
+
+import dagster as dg
+
+from intel_platform.churn import landing
+from intel_platform.churn.partitions import DAILY
+from intel_platform.core import landing_sensor
+from intel_platform.core.home import ProjectHome
+from intel_platform.core.landing_sensor import (
+    CHANGE_SLACK_NS,
+    LandingCursor,
+    LandingPlan,
+    day_run_request,
+    fingerprint,
+    listed_days,
+    scan_days,
+)
+from intel_platform.core.resources import ProjectHomeResource
+
+WINDOW_DAYS = 14
+_LISTED_DAYS = 8  # days named in a skip message; the rest are counted
+
+SOURCES = ("usage_events", "subscription_events", "tickets")
+RAW, HARMONIZED = ["churn", "raw"], ["churn", "harmonized"]
+INGEST_KEYS = [
+    *(dg.AssetKey([*RAW, name]) for name in SOURCES),
+    *(dg.AssetKey([*HARMONIZED, name]) for name in SOURCES),
+    *(dg.AssetKey([*HARMONIZED, f"{name}_quarantine"]) for name in SOURCES),
+]
+INGEST_SELECTION = dg.AssetSelection.assets(*INGEST_KEYS)
+RUN_TAGS = {"retrain_reason": "new_data", "intel/trigger": "landing"}
+# (folder, suffix) of each source's daily file under landing/churn; usage first: required.
+LANDED = ((landing.USAGE, ".jsonl"), (landing.SUBSCRIPTIONS, ".csv"), (landing.TICKETS, ".parquet"))
+
+
+def day_files(home: ProjectHome, day: date) -> list[Path]:
+    """The landed files of ``day`` (published ones only: a ``.part`` has another name)."""
+    daily = [
+        landing.usage_file(home, day),
+        landing.subscriptions_file(home, day),
+        landing.tickets_file(home, day),
+    ]
+    return [path for path in daily if path.is_file()]
+
+
+def day_stamps(home: ProjectHome) -> dict[date, int]:
+    """Change stamp per landed day: one listing per source folder, one ``stat`` per file."""
+    return landing_sensor.day_stamps(landing.landing_root(home), LANDED)
+
+
+def _judge_day(plan: LandingPlan, home: ProjectHome, day: date, last: str | None) -> None:
+    """Request ``day`` if its usage file is there and its fingerprint differs from ``last``
+    (the cursor's); an incomplete day keeps ``last``, so its completion still triggers."""
+    iso = day.isoformat()
+    if last is not None:
+        plan.cursor.fingerprints[iso] = last
+    if not landing.usage_file(home, day).is_file():
+        plan.waiting[day] = [f"{landing.USAGE}/{iso}.jsonl"]
+        return
+    digest = fingerprint(day_files(home, day), landing.landing_root(home))
+    if digest != last:
+        plan.requests.append(day_run_request(day, digest, INGEST_KEYS, RUN_TAGS))
+    plan.cursor.fingerprints[iso] = digest
+
+
+def plan_landing(
+    home: ProjectHome,
+    cursor: LandingCursor,
+    *,
+    now: datetime,
+    window_days: int = WINDOW_DAYS,
+    slack_ns: int = CHANGE_SLACK_NS,
+) -> LandingPlan:
+    """Read the window and the changed days, compare with the cursor (module docstring)."""
+    scan = scan_days(
+        day_stamps(home), cursor, DAILY, now=now, window_days=window_days, slack_ns=slack_ns
+    )
+    plan = LandingPlan(scan.cursor, not_open=scan.not_open)
+    for day in scan.days:
+        _judge_day(plan, home, day, cursor.fingerprints.get(day.isoformat()))
+    return plan
+
+
+def status_message(plan: LandingPlan) -> str:
+    """What the sensor waits for, in on-call's terms: the missing usage file, or the partition."""
+    parts = []
+    if plan.waiting:
+        days = sorted(plan.waiting)
+        listed = listed_days(days, lambda d: f"{d} waits for {plan.waiting[d][0]}", _LISTED_DAYS)
+        parts.append(f"Incomplete days (usage file missing): {listed}.")
+    if plan.not_open:
+        listed = listed_days(plan.not_open, str, _LISTED_DAYS)
+        parts.append(f"Landed, partition not open yet (midnight UTC): {listed}.")
+    return " ".join(parts)
+
+
+@dg.sensor(
+    asset_selection=INGEST_SELECTION,
+    minimum_interval_seconds=30,
+    default_status=dg.DefaultSensorStatus.RUNNING,
+    owners=["team:churn"],
+)
+def churn_landing_sensor(
+    context: dg.SensorEvaluationContext, project_home: ProjectHomeResource
+) -> dg.SensorResult:
+    """Ingest and harmonize each new or changed day of the churn landing zone that has its
+    usage file, one run per day; days still missing it are named."""
+    cursor = LandingCursor.from_json(context.cursor)
+    plan = plan_landing(project_home.home, cursor, now=datetime.now(UTC))
+    status = status_message(plan)
+    if plan.requests:
+        days = ", ".join(r.partition_key or "" for r in plan.requests)
+        context.log.info(f"Requesting ingestion of {days}. {status}".strip())
+        return dg.SensorResult(run_requests=plan.requests, cursor=plan.cursor.to_json())
+    return dg.SensorResult(
+        skip_reason=status or "No new or changed complete day.", cursor=plan.cursor.to_json()
+    )
+
+
+SENSORS = [churn_landing_sensor]
