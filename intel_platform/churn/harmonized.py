@@ -6,11 +6,12 @@ optional source (billing, help desk) harmonizes to an empty table: labels and fe
 know the source exists but said nothing, rather than failing.
 """
 
+from collections.abc import Callable
+from dataclasses import dataclass
 from datetime import date
 from functools import partial
 
 import dagster as dg
-import duckdb
 import polars as pl
 from dagster_duckdb import DuckDBResource
 
@@ -42,7 +43,7 @@ from intel_platform.core.checks import (
 )
 from intel_platform.core.contracts import Contract
 from intel_platform.core.harmonize import Split, harmonized_results
-from intel_platform.core.harmonized_layer import HarmonizedLayer, Splitter
+from intel_platform.core.harmonized_layer import HarmonizedLayer
 from intel_platform.core.partitions import partition_days
 from intel_platform.core.resources import ProjectHomeResource
 from intel_platform.core.warehouse import table_exists
@@ -61,128 +62,102 @@ class HarmonizeConfig(dg.Config):
     min_volume_share: float = 0.5
 
 
+@dataclass(frozen=True)
+class Source:
+    """One raw churn source and its harmonized contract: what the shared builder needs."""
+
+    name: str
+    doc: str
+    rules: Callable[..., tuple[pl.DataFrame, pl.DataFrame]]  # split_*(raw, first, last, names)
+    contract: Contract
+    schema: dict
+    grain: tuple[str, ...]
+    model: type
+    checks: list[CheckDefinition]
+
+
 def _outcomes(
-    chunk: Split, _first: date, _last: date, *, name: str, model: type, config: HarmonizeConfig
+    chunk: Split, first: date, last: date, *, source: Source, conn, config: HarmonizeConfig
 ) -> dict[str, CheckOutcome]:
     kept = chunk.good.group_by(partition_date="date").len("kept")
-    return {
-        f"{name}_contract": contract_outcome(model, chunk.good),
-        f"{name}_quarantine_rate": quarantine_rate_outcome(
+    outcomes = {
+        f"{source.name}_contract": contract_outcome(source.model, chunk.good),
+        f"{source.name}_quarantine_rate": quarantine_rate_outcome(
             kept, chunk.quarantined,
             max_rate=config.max_quarantine_rate, min_rows=config.min_quarantine_rows,
         ),
     }  # fmt: skip
+    if any(c.name == f"{source.name}_volume" for c in source.checks):
+        outcomes[f"{source.name}_volume"] = _volume(chunk, first, last, conn, source, config)
+    return outcomes
 
 
-def _daily_rows(conn: duckdb.DuckDBPyConnection, first: date) -> pl.DataFrame:
-    """Kept usage rows per day for the 4 weeks before ``first``: the volume baseline."""
-    table = LAYER.table("usage_events")
-    if not table_exists(conn, table):
-        return pl.DataFrame(schema={"partition_date": pl.Date, "rows": pl.UInt32})
-    return conn.execute(
-        f"SELECT date AS partition_date, count(*)::UINTEGER AS rows FROM {table} "
-        "WHERE date >= ?::DATE - 28 AND date < ? GROUP BY ALL",
-        [first, first],
-    ).pl()
-
-
-def _usage_outcomes(
-    chunk: Split, first: date, last: date, *, conn, config: HarmonizeConfig
-) -> dict[str, CheckOutcome]:
-    outcomes = _outcomes(chunk, first, last, name="usage_events", model=UsageEventsModel,
-                         config=config)  # fmt: skip
+def _volume(chunk: Split, first: date, last: date, conn, source: Source, config) -> CheckOutcome:
+    """Kept rows per day of the chunk against the 4 weeks before it in the table."""
     days = pl.DataFrame({"partition_date": pl.date_range(first, last, eager=True)})
     counts = days.join(
         chunk.good.group_by(partition_date="date").len("rows"), on="partition_date", how="left"
     ).fill_null(0)
-    outcomes["usage_events_volume"] = volume_outcome(
-        counts, _daily_rows(conn, first), min_share=config.min_volume_share
-    )
-    return outcomes
+    history = pl.DataFrame(schema={"partition_date": pl.Date, "rows": pl.UInt32})
+    if table_exists(conn, table := LAYER.table(source.name)):
+        history = conn.execute(
+            f"SELECT date AS partition_date, count(*)::UINTEGER AS rows FROM {table} "
+            "WHERE date >= ?::DATE - 28 AND date < ? GROUP BY ALL",
+            [first, first],
+        ).pl()
+    return volume_outcome(counts, history, min_share=config.min_volume_share)
 
 
-def _materialize(
-    context: dg.AssetExecutionContext,
-    conn: duckdb.DuckDBPyConnection,
-    name: str,
-    source: tuple[Splitter, Contract, dict, tuple[str, ...], list[CheckDefinition]],
-    evaluate,
-    config: HarmonizeConfig,
-):
-    """One source's days through the shared driver; results for the table, quarantine, checks."""
-    splitter, contract, schema, grain, definitions = source
-    days = partition_days(context)
-    split = partial(LAYER.split_sources, conn, [(name, splitter)], table=name, empty=schema,
-                    grain=grain)  # fmt: skip
-    run = LAYER.harmonize(conn, name, days, split, evaluate, config.chunk_days)
-    return harmonized_results(
-        run, key=LAYER.key(name), quarantine_key=LAYER.key(f"{name}_quarantine"),
-        checks=definitions,
-        extra_metadata={**LAYER.lineage(conn, contract, [name]),
-                        "partitions": f"{days[0]}..{days[-1]}"},
+def _harmonized_asset(source: Source) -> dg.AssetsDefinition:
+    """The daily multi-asset of one source: table, quarantine and checks in one step."""
+
+    @dg.multi_asset(
+        name=source.name,
+        specs=LAYER.specs(source.name, [LAYER.raw_key(source.name)], source.doc,
+                          metadata={"partition_expr": "date"}),
+        check_specs=[c.spec for c in source.checks],
+        partitions_def=DAILY,
+        backfill_policy=HISTORY_BACKFILL,
     )  # fmt: skip
+    def _asset(
+        context: dg.AssetExecutionContext,
+        config: HarmonizeConfig,
+        warehouse: DuckDBResource,
+        project_home: ProjectHomeResource,
+    ):
+        names = spellings(project_home.home.mappings)
+        days = partition_days(context)
+        with warehouse.get_connection() as conn:
+            rules = partial(source.rules, names=names)
+            splitter = lambda raw, a, b: rules(raw, first=a, last=b)  # noqa: E731
+            split = partial(LAYER.split_sources, conn, [(source.name, splitter)],
+                            table=source.name, empty=source.schema, grain=source.grain)  # fmt: skip
+            evaluate = partial(_outcomes, source=source, conn=conn, config=config)
+            run = LAYER.harmonize(conn, source.name, days, split, evaluate, config.chunk_days)
+            lineage = LAYER.lineage(conn, source.contract, [source.name])
+        yield from harmonized_results(
+            run, key=LAYER.key(source.name), quarantine_key=LAYER.key(f"{source.name}_quarantine"),
+            checks=source.checks,
+            extra_metadata={**lineage, "partitions": f"{days[0]}..{days[-1]}"},
+        )  # fmt: skip
+
+    return _asset
 
 
-def _specs(name: str, doc: str) -> list[dg.AssetSpec]:
-    return LAYER.specs(name, [LAYER.raw_key(name)], doc, metadata={"partition_expr": "date"})
-
-
-DAILY_ASSET = {"partitions_def": DAILY, "backfill_policy": HISTORY_BACKFILL}
-
-
-@dg.multi_asset(
-    specs=_specs("usage_events", "One row per product usage event (login, session, feature use, "
-                 "or an imported log's activity), unique by event_id."),
-    check_specs=[c.spec for c in checks.USAGE], **DAILY_ASSET,
-)  # fmt: skip
-def usage_events(
-    context: dg.AssetExecutionContext,
-    config: HarmonizeConfig,
-    warehouse: DuckDBResource,
-    project_home: ProjectHomeResource,
-):
-    names = spellings(project_home.home.mappings)
-    with warehouse.get_connection() as conn:
-        splitter = lambda raw, a, b: split_usage(raw, first=a, last=b, names=names)  # noqa: E731
-        evaluate = partial(_usage_outcomes, conn=conn, config=config)
-        source = (splitter, USAGE, USAGE_SCHEMA, EVENT_GRAIN, checks.USAGE)
-        yield from _materialize(context, conn, "usage_events", source, evaluate, config)
-
-
-@dg.multi_asset(
-    specs=_specs("subscription_events", "One row per billing event (sign-up, renewal, plan "
-                 "change, downgrade, cancellation, billing retry, reactivation)."),
-    check_specs=[c.spec for c in checks.SUBSCRIPTIONS], **DAILY_ASSET,
-)  # fmt: skip
-def subscription_events(
-    context: dg.AssetExecutionContext,
-    config: HarmonizeConfig,
-    warehouse: DuckDBResource,
-    project_home: ProjectHomeResource,
-):
-    names = spellings(project_home.home.mappings)
-    with warehouse.get_connection() as conn:
-        splitter = lambda raw, a, b: split_subscriptions(raw, first=a, last=b, names=names)  # noqa: E731
-        evaluate = partial(_outcomes, name="subscription_events", model=SubscriptionEventsModel,
-                           config=config)  # fmt: skip
-        source = (splitter, SUBSCRIPTIONS, SUBSCRIPTION_SCHEMA, EVENT_GRAIN,
-                  checks.SUBSCRIPTIONS)  # fmt: skip
-        yield from _materialize(context, conn, "subscription_events", source, evaluate, config)
-
-
-@dg.multi_asset(
-    specs=_specs("tickets", "One row per support ticket with a canonical category."),
-    check_specs=[c.spec for c in checks.TICKETS], **DAILY_ASSET,
-)  # fmt: skip
-def tickets(
-    context: dg.AssetExecutionContext,
-    config: HarmonizeConfig,
-    warehouse: DuckDBResource,
-    project_home: ProjectHomeResource,
-):
-    names = spellings(project_home.home.mappings)
-    with warehouse.get_connection() as conn:
-        splitter = lambda raw, a, b: split_tickets(raw, first=a, last=b, names=names)  # noqa: E731
-        evaluate = partial(_outcomes, name="tickets", model=TicketsModel, config=config)
-        source = (splitter, TICKETS, TICKET_SCHEMA, TICKET_GRAIN, checks.TICKETS)
-        yield from _materialize(context, conn, "tickets", source, evaluate, config)
+usage_events = _harmonized_asset(Source(
+    "usage_events",
+    "One row per product usage event (login, session, feature use, or an imported log's "
+    "activity), unique by event_id.",
+    split_usage, USAGE, USAGE_SCHEMA, EVENT_GRAIN, UsageEventsModel, checks.USAGE,
+))  # fmt: skip
+subscription_events = _harmonized_asset(Source(
+    "subscription_events",
+    "One row per billing event (sign-up, renewal, plan change, downgrade, cancellation, "
+    "billing retry, reactivation).",
+    split_subscriptions, SUBSCRIPTIONS, SUBSCRIPTION_SCHEMA, EVENT_GRAIN,
+    SubscriptionEventsModel, checks.SUBSCRIPTIONS,
+))  # fmt: skip
+tickets = _harmonized_asset(Source(
+    "tickets", "One row per support ticket with a canonical category.",
+    split_tickets, TICKETS, TICKET_SCHEMA, TICKET_GRAIN, TicketsModel, checks.TICKETS,
+))  # fmt: skip

@@ -23,7 +23,7 @@ import polars as pl
 
 from intel_platform.churn import landing as zone
 from intel_platform.core.home import ProjectHome
-from intel_platform.core.landing import publish
+from intel_platform.core.landing import publish, refuse_foreign_files
 
 __all__ = ["PASS_THROUGH_EVENTS", "ActivityImportSummary", "import_activity"]
 
@@ -217,20 +217,10 @@ def _event_uuids(rows: pl.DataFrame) -> pl.Series:
 
 
 def _check_landing(home: ProjectHome, targets: set[Path]) -> None:
-    """Refuse to mix data sets: any churn landing file this import would not overwrite is
-    foreign (generated billing and tickets included: their customers are not this log's)."""
-    root = zone.landing_root(home)
-    foreign = [
-        path
-        for source in (zone.SUBSCRIPTIONS, zone.USAGE, zone.TICKETS)
-        for path in sorted((root / source).rglob("*"))
-        if path.is_file() and path not in targets
-    ]
-    if foreign:
-        raise ValueError(
-            f"landing zone {root} already holds {len(foreign)} file(s) from another data set "
-            f"(e.g. {foreign[0]}); import into a fresh home (--home) or delete that folder first"
-        )
+    """Generated billing and tickets count: their customers are not this log's."""
+    refuse_foreign_files(
+        zone.landing_root(home), (zone.SUBSCRIPTIONS, zone.USAGE, zone.TICKETS), targets
+    )
 
 
 def import_activity(

@@ -325,14 +325,7 @@ def _drift_metadata(out: pl.DataFrame, requested: bool, detail: str, info: Champ
     """The numbers on-call reads in the UI without opening the table, and the verdict."""
     first = out.row(0, named=True)
     return {
-        **table_metadata(out.height, out.schema),
-        "status": "evaluated",
-        "top_drifting": dg.MetadataValue.md(
-            markdown_table(out.select("feature", "kind", "psi", "status").head(10))
-        ),
-        "max_psi": float(out["psi"].max()),
-        "features_over_warn": int((out["status"] != "ok").sum()),
-        "features_over_retrain": int((out["status"] == "retrain").sum()),
+        **core_drift.drift_summary(out),
         "reference_window": f"{first['reference_first']}..{first['reference_last']}",
         "snapshot_date": str(first["snapshot_date"]),
         **verdict(requested, "drift", detail, info.version, first["data_as_of"]),

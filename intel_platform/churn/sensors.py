@@ -32,13 +32,13 @@ from intel_platform.core.landing_sensor import (
     LandingPlan,
     day_run_request,
     fingerprint,
-    listed_days,
+    landing_result,
+    landing_status,
     scan_days,
 )
 from intel_platform.core.resources import ProjectHomeResource
 
 WINDOW_DAYS = 14
-_LISTED_DAYS = 8  # days named in a skip message; the rest are counted
 
 SOURCES = ("usage_events", "subscription_events", "tickets")
 RAW, HARMONIZED = ["churn", "raw"], ["churn", "harmonized"]
@@ -103,15 +103,7 @@ def plan_landing(
 
 def status_message(plan: LandingPlan) -> str:
     """What the sensor waits for, in on-call's terms: the missing usage file, or the partition."""
-    parts = []
-    if plan.waiting:
-        days = sorted(plan.waiting)
-        listed = listed_days(days, lambda d: f"{d} waits for {plan.waiting[d][0]}", _LISTED_DAYS)
-        parts.append(f"Incomplete days (usage file missing): {listed}.")
-    if plan.not_open:
-        listed = listed_days(plan.not_open, str, _LISTED_DAYS)
-        parts.append(f"Landed, partition not open yet (midnight UTC): {listed}.")
-    return " ".join(parts)
+    return landing_status(plan, "usage file")
 
 
 @dg.sensor(
@@ -127,14 +119,7 @@ def churn_landing_sensor(
     usage file, one run per day; days still missing it are named."""
     cursor = LandingCursor.from_json(context.cursor)
     plan = plan_landing(project_home.home, cursor, now=datetime.now(UTC))
-    status = status_message(plan)
-    if plan.requests:
-        days = ", ".join(r.partition_key or "" for r in plan.requests)
-        context.log.info(f"Requesting ingestion of {days}. {status}".strip())
-        return dg.SensorResult(run_requests=plan.requests, cursor=plan.cursor.to_json())
-    return dg.SensorResult(
-        skip_reason=status or "No new or changed complete day.", cursor=plan.cursor.to_json()
-    )
+    return landing_result(context, plan, status_message(plan))
 
 
 SENSORS = [churn_landing_sensor]

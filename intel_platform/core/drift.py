@@ -7,8 +7,10 @@ __all__ = ["drift_decision", "drift_status", "feature_drift"]
 
 from collections.abc import Sequence
 
+import dagster as dg
 import polars as pl
 
+from intel_platform.core.metadata import markdown_table, table_metadata
 from intel_platform.core.metrics import psi
 
 _TEXT = (pl.String, pl.Categorical, pl.Enum)  # compared as categories, like coded features
@@ -63,3 +65,18 @@ def drift_decision(drift: pl.DataFrame) -> tuple[bool, str]:
         return False, ""
     named = ", ".join(f"{f} {p:.2f}" for f, p in over.select("feature", "psi").head(5).iter_rows())
     return True, f"{over.height} feature(s) over the retrain PSI: {named}"
+
+
+def drift_summary(drift: pl.DataFrame) -> dict[str, object]:
+    """What on-call reads in the UI without opening a drift table (``feature``, ``kind``,
+    ``psi``, ``status`` sorted worst first): the top features and the counts over each line."""
+    return {
+        **table_metadata(drift.height, drift.schema),
+        "status": "evaluated",
+        "top_drifting": dg.MetadataValue.md(
+            markdown_table(drift.select("feature", "kind", "psi", "status").head(10))
+        ),
+        "max_psi": float(drift["psi"].max()),
+        "features_over_warn": int((drift["status"] != "ok").sum()),
+        "features_over_retrain": int((drift["status"] == "retrain").sum()),
+    }

@@ -4,7 +4,7 @@ A file is published by writing ``<name>.part`` and renaming it, so a reader neve
 file: anything ending in ``.part`` is in flight and is ignored by ingestion and sensors.
 """
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from datetime import date
 from pathlib import Path
 
@@ -30,3 +30,20 @@ def landed_files(folder: Path, pattern: str) -> list[Path]:
     if not folder.is_dir():
         return []
     return sorted(p for p in folder.glob(pattern) if not p.name.endswith(IN_FLIGHT_SUFFIX))
+
+
+def refuse_foreign_files(root: Path, sources: Iterable[str], targets: set[Path]) -> None:
+    """Refuse to mix data sets: before an import writes ``targets``, any landed file of
+    ``sources`` under ``root`` it would not overwrite belongs to another data set (generated
+    or imported), and ingesting both would blend two businesses into one history."""
+    foreign = [
+        path
+        for source in sources
+        for path in sorted((root / source).rglob("*"))
+        if path.is_file() and path not in targets
+    ]
+    if foreign:
+        raise ValueError(
+            f"landing zone {root} already holds {len(foreign)} file(s) from another data set "
+            f"(e.g. {foreign[0]}); import into a fresh home (--home) or delete that folder first"
+        )

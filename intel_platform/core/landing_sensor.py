@@ -239,3 +239,32 @@ def listed_days(days: Sequence[date], describe: Callable[[date], str], limit: in
     shown = [describe(day) for day in days[:limit]]
     more = f" and {len(days) - limit} more" if len(days) > limit else ""
     return "; ".join(shown) + more
+
+
+def landing_status(plan: LandingPlan, missing: str) -> str:
+    """What a landing sensor waits for, in on-call's terms: each incomplete day with what it
+    waits for (``missing`` names the kind, e.g. "POS files"), then landed days whose partition
+    is not open yet."""
+    parts = []
+    if plan.waiting:
+        days = sorted(plan.waiting)
+        listed = listed_days(days, lambda d: f"{d} waits for {', '.join(plan.waiting[d])}")
+        parts.append(f"Incomplete days ({missing} missing): {listed}.")
+    if plan.not_open:
+        parts.append(
+            f"Landed, partition not open yet (midnight UTC): {listed_days(plan.not_open, str)}."
+        )
+    return " ".join(parts)
+
+
+def landing_result(
+    context: dg.SensorEvaluationContext, plan: LandingPlan, status: str
+) -> dg.SensorResult:
+    """The tick's runs with the new cursor, or why there were none."""
+    if plan.requests:
+        days = ", ".join(r.partition_key or "" for r in plan.requests)
+        context.log.info(f"Requesting ingestion of {days}. {status}".strip())
+        return dg.SensorResult(run_requests=plan.requests, cursor=plan.cursor.to_json())
+    return dg.SensorResult(
+        skip_reason=status or "No new or changed complete day.", cursor=plan.cursor.to_json()
+    )

@@ -15,7 +15,7 @@ from pathlib import Path
 import polars as pl
 
 from intel_platform.core.home import ProjectHome
-from intel_platform.core.landing import publish
+from intel_platform.core.landing import publish, refuse_foreign_files
 from intel_platform.core.rules import normalized_spelling
 from intel_platform.demand import landing as zone
 from intel_platform.demand.contracts import category_aliases
@@ -87,19 +87,10 @@ def _publish_pos(home: ProjectHome, rows: pl.DataFrame) -> int:
 
 
 def _check_landing(home: ProjectHome, targets: set[Path]) -> None:
-    """Refuse to mix data sets: any landed file this import would not overwrite is foreign."""
-    root = zone.landing_root(home)
-    foreign = [
-        path
-        for source in (zone.POS_SALES, zone.ECOM_ORDERS, zone.INVENTORY)
-        for path in sorted((root / source).rglob("*"))
-        if path.is_file() and path not in targets
-    ]
-    if foreign:
-        raise ValueError(
-            f"landing zone {root} already holds {len(foreign)} file(s) from another data set "
-            f"(e.g. {foreign[0]}); import into a fresh home (--home) or delete that folder first"
-        )
+    """Any landed sales, web-order or inventory file."""
+    refuse_foreign_files(
+        zone.landing_root(home), (zone.POS_SALES, zone.ECOM_ORDERS, zone.INVENTORY), targets
+    )
 
 
 def _publish_catalogs(home: ProjectHome, products: pl.DataFrame, stores: pl.DataFrame) -> int:

@@ -19,6 +19,7 @@ import dagster as dg
 import polars as pl
 from dagster_duckdb import DuckDBResource
 
+from intel_platform.core.drift import drift_summary
 from intel_platform.core.metadata import markdown_table, table_metadata
 from intel_platform.core.parquet_tables import scan, table_dir
 from intel_platform.core.registry import ChampionInfo, champion
@@ -164,14 +165,7 @@ def _drift_metadata(out: pl.DataFrame, requested: bool, detail: str, info: Champ
     """The numbers on-call reads in the UI without opening the table, and the verdict."""
     first = out.row(0, named=True)
     return {
-        **table_metadata(out.height, out.schema),
-        "status": "evaluated",
-        "top_drifting": dg.MetadataValue.md(
-            markdown_table(out.select("feature", "kind", "psi", "status").head(10))
-        ),
-        "max_psi": float(out["psi"].max()),
-        "features_over_warn": int((out["status"] != "ok").sum()),
-        "features_over_retrain": int((out["status"] == "retrain").sum()),
+        **drift_summary(out),
         "reference_window": f"{first['reference_start']}..{first['reference_end']}",
         "recent_window": f"{first['recent_start']}..{first['recent_end']}",
         "data_as_of": str(first["data_as_of"]),

@@ -39,7 +39,8 @@ from intel_platform.core.landing_sensor import (
     LandingPlan,
     day_run_request,
     fingerprint,
-    listed_days,
+    landing_result,
+    landing_status,
     scan_days,
 )
 from intel_platform.core.resources import ProjectHomeResource
@@ -48,7 +49,6 @@ from intel_platform.demand.contracts import STORES
 from intel_platform.demand.partitions import DAILY
 
 WINDOW_DAYS = 14
-_LISTED_DAYS = 8  # days named in a skip message; the rest are counted
 
 RAW, HARMONIZED = ["demand", "raw"], ["demand", "harmonized"]
 DAY_KEYS = [
@@ -169,17 +169,7 @@ def plan_landing(
 
 def status_message(plan: LandingPlan) -> str:
     """What the sensor waits for, in on-call's terms: day and store ids, or the partition."""
-    parts = []
-    if plan.waiting:
-        days = sorted(plan.waiting)
-        listed = listed_days(
-            days, lambda d: f"{d} waits for {', '.join(plan.waiting[d])}", _LISTED_DAYS
-        )
-        parts.append(f"Incomplete days (POS files missing): {listed}.")
-    if plan.not_open:
-        listed = listed_days(plan.not_open, str, _LISTED_DAYS)
-        parts.append(f"Landed, partition not open yet (midnight UTC): {listed}.")
-    return " ".join(parts)
+    return landing_status(plan, "POS files")
 
 
 @dg.sensor(
@@ -203,15 +193,9 @@ def demand_landing_sensor(
     cursor = LandingCursor.from_json(context.cursor)
     plan = plan_landing(home, openings, cursor, now=datetime.now(UTC))
     status = status_message(plan)
-    if plan.requests:
-        days = ", ".join(r.partition_key or "" for r in plan.requests)
-        context.log.info(f"Requesting ingestion of {days}. {status}".strip())
-        return dg.SensorResult(run_requests=plan.requests, cursor=plan.cursor.to_json())
-    if openings.is_empty():
+    if openings.is_empty() and not plan.requests:
         status = f"{landing.stores_file(home)} lists no store with an open_date. {status}"
-    return dg.SensorResult(
-        skip_reason=status or "No new or changed complete day.", cursor=plan.cursor.to_json()
-    )
+    return landing_result(context, plan, status)
 
 
 SENSORS = [demand_landing_sensor]
