@@ -167,7 +167,8 @@ def _usage_features(grid: pl.DataFrame, usage: pl.DataFrame) -> pl.DataFrame:
     session = event == "session"
     daily = _daily(
         usage,
-        logins=(event == "login").cast(pl.Int32),
+        # An imported log's "activity" is its only engagement signal: it counts as a login.
+        logins=event.is_in(["login", "activity"]).cast(pl.Int32),
         sessions=session.cast(pl.Int32),
         secs=pl.when(session).then(seconds),
         timed=(session & seconds.is_not_null()).cast(pl.Int32),

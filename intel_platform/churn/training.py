@@ -249,10 +249,13 @@ def fit_logistic(
     features = tuple(features)
     categorical = [c for c in features if c in CATEGORICAL_FEATURES]
     numeric = [c for c in features if c not in CATEGORICAL_FEATURES]
+    # keep_empty_features: without a billing feed (an imported log) plan is all null; dropping
+    # it would leave the plan pipeline with no column at all.
     columns = ColumnTransformer([
         ("num", make_pipeline(SimpleImputer(strategy="median", add_indicator=True,
                                             keep_empty_features=True), StandardScaler()), numeric),
-        ("cat", make_pipeline(SimpleImputer(strategy="constant", fill_value=-1.0),
+        ("cat", make_pipeline(SimpleImputer(strategy="constant", fill_value=-1.0,
+                                            keep_empty_features=True),
                               OneHotEncoder(handle_unknown="ignore")), categorical),
     ])  # fmt: skip
     classifier = LogisticRegression(C=params.logistic_c, class_weight="balanced", max_iter=2000)

@@ -25,9 +25,9 @@ from intel_platform_tests.churn.frames import (
 )
 
 T = day(14)
-USAGE_A = {
-    "days_since_last_login": 6.0, "logins_7d": 2, "logins_30d": 3, "sessions_7d": 2,
-    "sessions_30d": 3, "login_change_wow": 1.0, "login_trend_14d": None,  # no baseline yet
+USAGE_A = {  # the "activity" on day 13 counts as a login (an imported log's only signal)
+    "days_since_last_login": 1.0, "logins_7d": 3, "logins_30d": 4, "sessions_7d": 2,
+    "sessions_30d": 3, "login_change_wow": 2.0, "login_trend_14d": None,  # no baseline yet
     "avg_session_minutes_30d": 15.0,
     "distinct_features_30d": 2, "tenure_days": 14, "activity_amount_30d": 5.0,
 }  # fmt: skip
