@@ -89,13 +89,14 @@ def _print_churn(home: ProjectHome) -> None:
             return
         comparison = conn.execute("SELECT * FROM churn_models.comparison").fetchall()
         calls = conn.execute(
-            "SELECT priority, customer_id, round(risk, 3), round(expected_loss, 1), driver, "
-            "action FROM churn_decisions.outreach ORDER BY priority LIMIT 5"
+            "SELECT priority, customer_id, round(risk::DOUBLE, 3), round(expected_loss, 1), "
+            "driver, action FROM churn_decisions.outreach ORDER BY priority LIMIT 5"
         ).fetchall() if table_exists(conn, "churn_decisions.outreach") else []  # fmt: skip
     print("\nchurn models (same validation snapshots, higher is better except brier/ece):")
     print(f"  {'metric':<18}{'logistic':>10}{'lightgbm':>10}")
     for metric, logistic, lightgbm in comparison:
-        print(f"  {metric:<18}{logistic:>10.3f}{lightgbm:>10.3f}")
+        shown = ".0f" if float(logistic).is_integer() and float(lightgbm).is_integer() else ".3f"
+        print(f"  {metric:<18}{logistic:>10{shown}}{lightgbm:>10{shown}}")
     serving = champion(mlflow_target("churn", home), "churn_lightgbm")
     gate = serving.tags.get("gate.reason") if serving else "the gate promoted no model"
     print(f"champion: churn_lightgbm {'v' + serving.version if serving else 'none'}: {gate}")

@@ -6,14 +6,20 @@ exercised, then collects with the streaming engine. Peak RSS is the process high
 (``resource.getrusage``), printed before and after so the input's share is visible.
 
     .venv/bin/python scripts/bench_features.py [--stores 10 --items 3049 --days 1941]
-    .venv/bin/python scripts/bench_features.py --batches   # consume output batch by batch
+    .venv/bin/python scripts/bench_features.py --mode batches   # consume output batch by batch
+    .venv/bin/python scripts/bench_features.py --mode write     # per store, written as Parquet
+
+``write`` is the floor of the features asset: the same pass plus the Parquet write the asset
+cannot avoid (compare with scripts/bench_features_asset.py).
 """
 
 import argparse
 import resource
 import sys
+import tempfile
 import time
 from datetime import date
+from pathlib import Path
 
 import numpy as np
 import polars as pl
@@ -81,7 +87,8 @@ def cpu_seconds() -> float:
 def run(daily: pl.DataFrame, products: pl.DataFrame, mode: str) -> tuple[int, float]:
     """Rows and GiB produced. ``collect``: the whole frame at once (what the brief measures);
     ``batches``: streamed batches, nothing kept; ``per-store``: one store at a time, each
-    collected then dropped, as a store-partitioned asset would run."""
+    collected then dropped, as a store-partitioned asset would run; ``write``: per store, and
+    each store written to Parquet (Polars' defaults, as the asset writes its parts)."""
     if mode == "collect":
         out = build_features(daily.lazy(), products).collect(engine="streaming")
         return out.height, out.estimated_size() / 2**30
@@ -91,10 +98,13 @@ def run(daily: pl.DataFrame, products: pl.DataFrame, mode: str) -> tuple[int, fl
         return sum(h for h, _ in sizes), sum(z for _, z in sizes) / 2**30
     stores = daily.select(pl.col("store_id").unique().cast(pl.String))
     rows, size = 0, 0.0
-    for store in stores["store_id"]:
-        part = daily.lazy().filter(pl.col("store_id") == store)
-        out = build_features(part, products, stores=stores).collect(engine="streaming")
-        rows, size = rows + out.height, size + out.estimated_size() / 2**30
+    with tempfile.TemporaryDirectory() as scratch:
+        for store in stores["store_id"]:
+            part = daily.lazy().filter(pl.col("store_id") == store)
+            out = build_features(part, products, stores=stores).collect(engine="streaming")
+            if mode == "write":
+                out.write_parquet(Path(scratch) / f"{store}.parquet")
+            rows, size = rows + out.height, size + out.estimated_size() / 2**30
     return rows, size
 
 
@@ -103,7 +113,8 @@ def main() -> None:
     parser.add_argument("--stores", type=int, default=10)
     parser.add_argument("--items", type=int, default=3049)
     parser.add_argument("--days", type=int, default=1941)
-    parser.add_argument("--mode", choices=["collect", "batches", "per-store"], default="collect")
+    modes = ["collect", "batches", "per-store", "write"]
+    parser.add_argument("--mode", choices=modes, default="collect")
     args = parser.parse_args()
     daily = synth_daily(args.stores, args.items, args.days)
     products = synth_products(args.items)

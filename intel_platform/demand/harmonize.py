@@ -207,6 +207,66 @@ def split_stores(raw: pl.DataFrame) -> tuple[pl.DataFrame, pl.DataFrame]:
     return split_by_reason(typed, [*STORES.aliases, "source_file"])
 
 
+def daily_demand(sales: pl.LazyFrame) -> pl.LazyFrame:
+    """Store x item x day demand from harmonized sales lines (POS summaries + web order lines).
+
+    ``units`` = POS units + ecom units, but null when the day has no POS row: the POS total is
+    unknown then, and a partial number would understate demand. ``price_per_unit`` is the POS
+    price, else the units-weighted ecom price; ``promo`` is true if any line was on promotion;
+    ``is_open`` comes from POS (false if any POS row says closed). Sorted by the grain, which
+    the features rely on.
+    """
+    pos, ecom = pl.col("source") == "pos", pl.col("source") == "ecom"
+    # Masks are applied before the group-by: plain sums and means per group take Polars' fast
+    # path, filtered aggregations inside ``agg`` do not (10 s vs 1 s per M5 store).
+    out = (
+        sales.with_columns(
+            pl.col("store_id", "item_id").cast(pl.Categorical),
+            _pos=pos,
+            _open=pl.when(pos).then(pl.col("is_open")),
+            **_price_parts("pos", pos),
+            **_price_parts("ecom", ecom),
+        )
+        .group_by(list(STORE_ITEM_DAY))
+        .agg(
+            *(pl.col(f"_{s}_{part}").sum() for s in ("pos", "ecom") for part in ("w", "wp")),
+            *(pl.col(f"_{s}_p").mean() for s in ("pos", "ecom")),
+            pl.col("_pos").sum().alias("_n_pos"),
+            pl.col("units").cast(pl.Int64).sum().alias("_units"),
+            pl.col("promo").any(),
+            pl.col("_open").min().alias("is_open"),
+        )
+        .select(
+            *list(STORE_ITEM_DAY),
+            units=pl.when(pl.col("_n_pos") > 0).then(pl.col("_units")).cast(pl.Int32),
+            price_per_unit=pl.coalesce(_weighted_price("pos"), _weighted_price("ecom")).cast(
+                pl.Float32
+            ),
+            promo="promo",
+            is_open="is_open",
+        )
+    )
+    return out.sort(list(STORE_ITEM_DAY))
+
+
+def _price_parts(source: str, mask: pl.Expr) -> dict[str, pl.Expr]:
+    """Per line of ``source`` with a price: its weight (units), weighted price and price."""
+    price = pl.col("price_per_unit").cast(pl.Float64)
+    priced = mask & price.is_not_null()
+    weight = pl.when(priced).then(pl.col("units").cast(pl.Float64))
+    return {
+        f"_{source}_w": weight,
+        f"_{source}_wp": weight * price,
+        f"_{source}_p": pl.when(priced).then(price),
+    }
+
+
+def _weighted_price(source: str) -> pl.Expr:
+    """Units-weighted mean price of the source's lines; plain mean when they sold nothing."""
+    weight, weighted = pl.col(f"_{source}_w"), pl.col(f"_{source}_wp")
+    return pl.when(weight > 0).then(weighted / weight).otherwise(pl.col(f"_{source}_p"))
+
+
 def expected_pos_keys(
     stores: pl.DataFrame,
     products: pl.DataFrame,

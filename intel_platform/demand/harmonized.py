@@ -10,10 +10,12 @@ from functools import partial
 
 import dagster as dg
 import duckdb
+import pandera.polars as pa
 import polars as pl
 from dagster_duckdb import DuckDBResource
 
 from intel_platform.core.checks import (
+    CheckDefinition,
     CheckOutcome,
     completeness_outcome,
     contract_outcome,
@@ -22,9 +24,13 @@ from intel_platform.core.checks import (
 )
 from intel_platform.core.harmonize import HarmonizeRun, Split, harmonized_results
 from intel_platform.core.harmonized_layer import HarmonizedLayer
+from intel_platform.core.metadata import table_metadata
 from intel_platform.core.partitions import partition_days
 from intel_platform.core.resources import ProjectHomeResource
 from intel_platform.core.warehouse import (
+    day_chunks,
+    read_range,
+    replace_partitions,
     table_exists,
     table_name,
 )
@@ -46,6 +52,7 @@ from intel_platform.demand.harmonize import (
     INVENTORY_SCHEMA,
     SALES_SCHEMA,
     STORE_ITEM_DAY,
+    daily_demand,
     expected_pos_keys,
     split_inventory,
     split_plan,
@@ -278,3 +285,68 @@ def plan(warehouse: DuckDBResource):
         run, key=_key("plan"), quarantine_key=_key("plan_quarantine"),
         checks=checks.PLAN, extra_metadata=lineage,
     )  # fmt: skip
+
+
+# --- The store x item x day grain, kept per partition: what the feature table reads ----------
+
+DAILY_KEY = _key("daily_demand")
+DAILY_SALES_COLUMNS = ("source", "store_id", "item_id", "date", "units", "price_per_unit",
+                       "promo", "is_open")  # fmt: skip
+DAILY_CHECKS = [
+    CheckDefinition(
+        DAILY_KEY,
+        "daily_demand_contract",
+        "Pandera: one row per store-item-day, units >= 0 or null (no POS row), ids and date "
+        "never null.",
+        "A daily_demand rule broke: read sample_rows, fix daily_demand in "
+        "intel_platform/demand/harmonize.py (with a test), re-materialize group "
+        "demand_harmonized for failed_partitions.",
+    ),
+]
+
+
+class DailyDemandConfig(dg.Config):
+    """Days aggregated per read and write during a history backfill (memory vs round trips)."""
+
+    chunk_days: int = 28
+
+
+def daily_schema() -> pa.DataFrameSchema:
+    """``daily_demand``'s contract: the grain is unique and known; units are null only when
+    the day had no POS row."""
+    return pa.DataFrameSchema(
+        {
+            "units": pa.Column(nullable=True, checks=pa.Check.ge(0)),
+            **{column: pa.Column(nullable=False) for column in STORE_ITEM_DAY},
+        },
+        unique=list(STORE_ITEM_DAY),
+    )
+
+
+@dg.asset(
+    key=DAILY_KEY, group_name="demand_harmonized", owners=["team:demand"], code_version="1",
+    deps=[_key("sales")], kinds={"polars", "duckdb"},
+    partitions_def=DAILY, backfill_policy=HISTORY_BACKFILL, metadata={"partition_expr": "date"},
+    check_specs=[c.spec for c in DAILY_CHECKS],
+)  # fmt: skip
+def daily_demand_table(
+    context: dg.AssetExecutionContext, config: DailyDemandConfig, warehouse: DuckDBResource
+):
+    """Harmonized sales at the store x item x day grain (``daily_demand``), kept per daily
+    partition: a day is aggregated once when it is harmonized, and a re-harmonized day replaces
+    its rows, so the feature table reads a narrow, ready input instead of every sales line."""
+    days = partition_days(context)
+    rows, outcome, schema = 0, CheckOutcome(), {}
+    with warehouse.get_connection() as conn:
+        for first, last in day_chunks(days[0], days[-1], config.chunk_days):
+            sales = read_range(conn, LAYER.table("sales"), partition_column="date",
+                               first=first, last=last, columns=DAILY_SALES_COLUMNS)  # fmt: skip
+            daily = daily_demand(sales.lazy()).collect()
+            outcome = outcome.merge(contract_outcome(daily_schema(), daily))
+            rows += replace_partitions(conn, table_name(DAILY_KEY), daily,
+                                       partition_column="date", first=first, last=last)  # fmt: skip
+            schema = daily.schema
+    yield dg.MaterializeResult(
+        metadata={**table_metadata(rows, schema), "partitions": f"{days[0]}..{days[-1]}"}
+    )
+    yield DAILY_CHECKS[0].result(outcome)

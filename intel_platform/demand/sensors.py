@@ -55,7 +55,13 @@ DAY_KEYS = [
     *(dg.AssetKey([*RAW, name]) for name in ("pos_sales", "ecom_orders", "inventory")),
     *(
         dg.AssetKey([*HARMONIZED, name])
-        for name in ("sales", "sales_quarantine", "inventory", "inventory_quarantine")
+        for name in (
+            "sales",
+            "sales_quarantine",
+            "inventory",
+            "inventory_quarantine",
+            "daily_demand",
+        )  # the day's grain rides along: eager only keeps the latest
     ),
 ]
 # The store list and catalog ride along (a few hundred rows): the sensor judges completeness

@@ -1,19 +1,30 @@
 from datetime import date, timedelta
 from statistics import mean, stdev
 
+import dagster as dg
+import duckdb
 import numpy as np
 import polars as pl
 import pytest
+from dagster_duckdb import DuckDBResource
 from polars.testing import assert_frame_equal
 
+from intel_platform.core.checks import contract_outcome
+from intel_platform.core.resources import ProjectHomeResource
+from intel_platform.core.runs import materialize_days
+from intel_platform.core.warehouse import replace_partitions, replace_table
+from intel_platform.demand import features as features_module
 from intel_platform.demand.features import (
     CATEGORICAL_FEATURES,
     FEATURE_COLUMNS,
     GRAIN,
     build_features,
-    daily_demand,
+    features_schema,
     holiday_calendar,
+    store_item_day,
 )
+from intel_platform.demand.harmonize import daily_demand
+from intel_platform.demand.harmonized import daily_demand_table
 from intel_platform_tests.fixtures import DAILY_SCHEMA
 
 D0 = date(2024, 1, 1)
@@ -303,3 +314,108 @@ def test_daily_demand_output_feeds_build_features_directly():
     out = build_features(daily, PRODUCTS).collect()
     assert out.height == features(make_panel(n_days=30)).height
     assert out.schema["store_id"] == pl.Categorical
+
+
+# --- Dagster layer: daily demand per partition, feature parts per block of series ------------
+
+
+def _sales_lines(daily: pl.DataFrame) -> pl.DataFrame:
+    """POS lines for a daily panel, laid out as harmonized sales (one line per store-item-day)."""
+    return daily.select(
+        pl.lit("pos").alias("source"),
+        pl.format("P-{}-{}-{}", "date", "store_id", "item_id").alias("line_id"),
+        *GRAIN,
+        "units",
+        "price_per_unit",
+        "promo",
+        "is_open",
+        pl.lit("pos.csv").alias("source_file"),
+    )
+
+
+def _warehouse(path, daily: pl.DataFrame) -> dg.Definitions:
+    """A DuckDB file with harmonized sales, products and stores for ``daily``, and the
+    resources the two assets need."""
+    with duckdb.connect(str(path / "warehouse.duckdb")) as conn:
+        first, last = daily["date"].min(), daily["date"].max()
+        replace_partitions(conn, "demand_harmonized.sales", _sales_lines(daily),
+                           partition_column="date", first=first, last=last)  # fmt: skip
+        replace_table(conn, "demand_harmonized.products", PRODUCTS)
+        replace_table(conn, "demand_harmonized.stores", daily.select("store_id").unique())
+    return dg.Definitions(
+        assets=[daily_demand_table, store_item_day],
+        resources={
+            "warehouse": DuckDBResource(database=str(path / "warehouse.duckdb")),
+            "project_home": ProjectHomeResource(path=str(path)),
+        },
+    )
+
+
+def _materialize_daily(defs: dg.Definitions, first: date, last: date) -> None:
+    result = materialize_days(defs, dg.DagsterInstance.ephemeral(), first, last,
+                              selection='key:"demand/harmonized/daily_demand"')  # fmt: skip
+    assert result.success
+    assert all(c.passed for c in result.get_asset_check_evaluations())
+
+
+def _daily_table(path) -> pl.DataFrame:
+    with duckdb.connect(str(path / "warehouse.duckdb"), read_only=True) as conn:
+        return conn.execute("SELECT * FROM demand_harmonized.daily_demand ORDER BY ALL").pl()
+
+
+def test_daily_demand_table_replaces_a_re_harmonized_day_and_keeps_the_others(tmp_path):
+    daily = make_panel(n_days=20)
+    defs = _warehouse(tmp_path, daily)
+    _materialize_daily(defs, day(0), day(19))
+    before = _daily_table(tmp_path)
+    expected = daily.sort(GRAIN).with_columns(pl.col("is_open").cast(pl.Boolean))
+    assert_frame_equal(before, expected, check_dtypes=False)
+
+    with duckdb.connect(str(tmp_path / "warehouse.duckdb")) as conn:  # day 5 re-harmonized
+        fixed = _sales_lines(daily.filter(date=day(5)).with_columns(units=pl.lit(9, pl.Int32)))
+        replace_partitions(conn, "demand_harmonized.sales", fixed, partition_column="date",
+                           first=day(5), last=day(5))  # fmt: skip
+    _materialize_daily(defs, day(5), day(5))
+    _materialize_daily(defs, day(5), day(5))  # idempotent: a re-run replaces, never doubles
+    after = _daily_table(tmp_path)
+    assert after.height == before.height
+    assert after.filter(date=day(5))["units"].unique().to_list() == [9]
+    assert_frame_equal(after.filter(pl.col("date") != day(5)),
+                       before.filter(pl.col("date") != day(5)))  # fmt: skip
+
+
+def test_feature_parts_built_in_blocks_of_series_equal_one_pass_over_the_panel(
+    tmp_path, monkeypatch
+):
+    daily = make_panel(n_stores=2, n_items=3, n_days=400)
+    defs = _warehouse(tmp_path, daily)
+    _materialize_daily(defs, daily["date"].min(), daily["date"].max())
+    monkeypatch.setattr(features_module, "_ROWS_PER_PART", 500)  # ~1 series a block
+    result = materialize_days(defs, dg.DagsterInstance.ephemeral(), day(0), day(0),
+                              selection='key:"demand/features/store_item_day"')  # fmt: skip
+    assert result.success
+    assert all(c.passed for c in result.get_asset_check_evaluations())
+    directory = tmp_path / "tables" / "demand_features" / "store_item_day"
+    parts = sorted(p.name for p in directory.glob("*.parquet"))
+    assert parts == [f"S{s}-{k:03d}.parquet" for s in (0, 1) for k in range(3)]
+    table = pl.concat([pl.read_parquet(directory / p) for p in parts])
+    assert_frame_equal(
+        table.with_columns(pl.col("store_id", "item_id").cast(pl.String)),
+        features(daily, stores=daily.select("store_id")),
+    )
+    (materialization,) = result.asset_materializations_for_node("demand__features__store_item_day")
+    assert materialization.metadata["dagster/row_count"].value == table.height
+    newest = daily.filter(pl.col("units").is_not_null())["date"].max()
+    assert materialization.metadata["data_as_of"].value == str(newest)
+
+
+def test_features_contract_fails_a_duplicated_or_out_of_order_day():
+    out = features(make_panel(n_days=30))
+    schema = features_schema()
+    assert contract_outcome(schema, out).passed
+    duplicated = pl.concat([out.head(5), out.slice(4, 1), out.slice(5)])
+    failed = contract_outcome(schema, duplicated)
+    assert not failed.passed
+    assert failed.sample["date"].to_list() == [out["date"][4]]
+    swapped = pl.concat([out.slice(1, 1), out.head(1), out.slice(2)])
+    assert not contract_outcome(schema, swapped).passed
