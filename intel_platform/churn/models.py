@@ -29,8 +29,9 @@ from intel_platform.churn.training import (
     labelled_snapshots,
     train_models,
 )
+from intel_platform.core.gate import GatedVersion, register_and_gate
 from intel_platform.core.metadata import markdown_table, table_metadata
-from intel_platform.core.registry import GatedVersion, TrainingRun, data_version, register_and_gate
+from intel_platform.core.registry import TrainingRun, data_version
 from intel_platform.core.resources import MlflowResource
 from intel_platform.core.warehouse import read_table, replace_table, table_name
 

@@ -1,10 +1,10 @@
-"""MLflow tracking and the one promotion gate every product's models go through.
+"""MLflow tracking and registry: where every product's models are logged, found and loaded.
 
 A model is trusted only if it can be traced to its code, params and the data version of every
-input table, and served only if it beat the seasonal-naive baseline and the current champion on
-the same backtest metric. Registry aliases carry the state: ``challenger`` is the newest
-candidate, ``champion`` serves, ``previous_champion`` is one rollback away. Predictions load
-``models:/<name>@champion``, never a loose file.
+input table. Registry aliases carry the state: ``challenger`` is the newest candidate,
+``champion`` serves, ``previous_champion`` is one rollback away. Only the promotion gate
+(``intel_platform.core.gate``) moves ``champion`` forward; ``rollback`` moves it back.
+Predictions load ``models:/<name>@champion``, never a loose file.
 
 The store is local (SQLite under ``home.mlflow``, artifacts beside it) unless
 ``INTEL_MLFLOW_TRACKING_URI`` points elsewhere; it is read when a target is built, not at import.
@@ -13,28 +13,23 @@ mlflow and the model libraries are imported inside functions so code locations l
 
 __all__ = [
     "ChampionInfo",
-    "GateDecision",
-    "GatedVersion",
     "MlflowTarget",
     "RegisteredVersion",
     "RollbackError",
     "TrainingRun",
-    "apply_gate",
     "champion",
     "data_version",
-    "is_refit",
     "load_champion",
     "log_training_run",
+    "mlflow_client",
     "mlflow_target",
-    "promotion_gate",
-    "register_and_gate",
+    "model_aliases",
     "rollback",
     "tracking_uri",
     "version_info",
 ]
 
 import hashlib
-import math
 import os
 import re
 from collections.abc import Iterator, Mapping, Sequence
@@ -96,7 +91,8 @@ def _prepare_store(target: MlflowTarget) -> None:
         Path(target.tracking_uri.removeprefix(_SQLITE)).parent.mkdir(parents=True, exist_ok=True)
 
 
-def _client(target: MlflowTarget) -> Any:
+def mlflow_client(target: MlflowTarget) -> Any:
+    """A client for the target's tracking store and registry (the same URI), folder created."""
     from mlflow import MlflowClient  # noqa: PLC0415
 
     _prepare_store(target)
@@ -254,10 +250,10 @@ def _log_features(run: TrainingRun) -> None:
 def log_training_run(target: MlflowTarget, run: TrainingRun) -> RegisteredVersion:
     """One MLflow run per training: params, metrics, features, input data versions (tags
     ``data_version.<name>``), importance and the model; registered and aliased ``challenger``.
-    Nothing serves until ``promotion_gate`` and ``apply_gate`` say so."""
+    Nothing serves until the gate (``intel_platform.core.gate``) says so."""
     import mlflow  # noqa: PLC0415
 
-    client = _client(target)
+    client = mlflow_client(target)
     experiment_id = _experiment_id(client, target)
     version_tags = {f"data_version.{k}": v for k, v in run.data_versions.items()}
     version_tags |= dict(run.tags)
@@ -276,88 +272,7 @@ def log_training_run(target: MlflowTarget, run: TrainingRun) -> RegisteredVersio
     return RegisteredVersion(run.model_name, version, active.info.run_id)
 
 
-@dataclass(frozen=True)
-class GateDecision:
-    """The gate's verdict with its numbers; ``vs_*`` are relative improvements (0.05 = 5 %
-    better, whatever the metric's direction), ``None`` when there is no champion."""
-
-    promoted: bool
-    reason: str
-    metric: str
-    lower_is_better: bool
-    margin: float
-    challenger: float
-    baseline: float
-    champion: float | None
-    vs_baseline: float
-    vs_champion: float | None
-
-    def as_tags(self) -> dict[str, str]:
-        """The decision as model-version tags, so the registry shows why a version serves."""
-        tags = {
-            "gate.promoted": str(self.promoted).lower(),
-            "gate.reason": self.reason,
-            "gate.metric": self.metric,
-            "gate.margin": f"{self.margin:g}",
-            f"gate.challenger.{self.metric}": f"{self.challenger:.6g}",
-            f"gate.baseline.{self.metric}": f"{self.baseline:.6g}",
-        }
-        if self.champion is not None:
-            tags[f"gate.champion.{self.metric}"] = f"{self.champion:.6g}"
-        return tags
-
-
-def _improvement(challenger: float, reference: float, lower_is_better: bool) -> float:
-    """Relative improvement of challenger over reference; a zero reference is beaten by any
-    strict improvement (inf) and never by a tie (0)."""
-    gain = reference - challenger if lower_is_better else challenger - reference
-    if reference == 0:
-        return math.copysign(math.inf, gain) if gain else 0.0
-    return gain / abs(reference)
-
-
-def _metric(metrics: Mapping[str, float], metric: str, who: str) -> float:
-    if metric not in metrics:
-        raise ValueError(f"{who} has no {metric!r} metric (has {sorted(metrics)})")
-    return float(metrics[metric])
-
-
-def promotion_gate(
-    challenger_metrics: Mapping[str, float],
-    champion_metrics: Mapping[str, float] | None,
-    baseline_metrics: Mapping[str, float],
-    *,
-    metric: str,
-    margin: float,
-    lower_is_better: bool = True,
-) -> GateDecision:
-    """Promote only a challenger that beats the baseline AND the champion (if any) on the same
-    backtest metric by at least ``margin`` (relative, and strictly: a tie keeps the model we
-    already trust). A NaN metric never passes (comparisons with NaN are false)."""
-    mine = _metric(challenger_metrics, metric, "challenger")
-    base = _metric(baseline_metrics, metric, "baseline")
-    champ = None if champion_metrics is None else _metric(champion_metrics, metric, "champion")
-    vs_base = _improvement(mine, base, lower_is_better)
-    vs_champ = None if champ is None else _improvement(mine, champ, lower_is_better)
-    beats_base = vs_base >= margin and vs_base > 0
-    beats_champ = vs_champ is None or (vs_champ >= margin and vs_champ > 0)
-    promoted = beats_base and beats_champ
-    parts = [f"baseline {base:.4g} ({vs_base:+.1%})"]
-    if champ is not None:
-        parts.append(f"champion {champ:.4g} ({vs_champ:+.1%})")
-    loser = "baseline" if not beats_base else "champion"
-    verdict = "promoted" if promoted else f"not promoted: does not beat the {loser}"
-    direction = "lower" if lower_is_better else "higher"
-    reason = (
-        f"{verdict}: {metric} {mine:.4g} vs {', '.join(parts)}; "
-        f"needs {margin:.1%} better ({direction} is better)"
-    )
-    return GateDecision(
-        promoted, reason, metric, lower_is_better, margin, mine, base, champ, vs_base, vs_champ
-    )
-
-
-def _aliases(client: Any, model_name: str) -> dict[str, str]:
+def model_aliases(client: Any, model_name: str) -> dict[str, str]:
     """Alias -> version of a registered model; empty when the model was never registered."""
     from mlflow.exceptions import MlflowException  # noqa: PLC0415
 
@@ -370,24 +285,6 @@ def _aliases(client: Any, model_name: str) -> dict[str, str]:
     return {alias: str(version) for alias, version in model.aliases.items()}
 
 
-def apply_gate(
-    target: MlflowTarget, model_name: str, version: str | int, decision: GateDecision
-) -> None:
-    """Record the decision on the version either way; on promotion move ``champion`` to it
-    and keep the champion it replaces as ``previous_champion`` (one rollback away)."""
-    client = _client(target)
-    version = str(version)
-    for key, value in decision.as_tags().items():
-        client.set_model_version_tag(model_name, version, key, value)
-    if not decision.promoted:
-        return
-    current = _aliases(client, model_name).get(CHAMPION)
-    if current is not None and current != version:
-        client.set_registered_model_alias(model_name, PREVIOUS_CHAMPION, current)
-        client.set_model_version_tag(model_name, version, "gate.previous_champion", current)
-    client.set_registered_model_alias(model_name, CHAMPION, version)
-
-
 def _now() -> str:
     return datetime.now(UTC).isoformat(timespec="seconds")
 
@@ -398,10 +295,11 @@ class RollbackError(LookupError):
 
 def rollback(target: MlflowTarget, model_name: str) -> str:
     """One step back: ``champion`` returns to ``previous_champion``; the demoted version is
-    tagged. ``previous_champion`` then moves to the one that version replaced, if known, so
-    repeated rollbacks walk back the promotion history. Returns a printable line."""
-    client = _client(target)
-    aliases = _aliases(client, model_name)
+    tagged. ``previous_champion`` then moves to the one that version replaced, if known (the
+    ``gate.previous_champion`` tag the gate leaves on each promoted version), so repeated
+    rollbacks walk back the promotion history. Returns a printable line."""
+    client = mlflow_client(target)
+    aliases = model_aliases(client, model_name)
     previous = aliases.get(PREVIOUS_CHAMPION)
     if previous is None:
         raise RollbackError(
@@ -442,8 +340,8 @@ def champion(target: MlflowTarget, model_name: str) -> ChampionInfo | None:
 def version_info(target: MlflowTarget, model_name: str, alias: str) -> ChampionInfo | None:
     """The version behind ``alias`` (``champion``, ``challenger``, ``previous_champion``) with
     its run's params and metrics and its tags (e.g. ``gate.reason``), or None if unset."""
-    client = _client(target)
-    version = _aliases(client, model_name).get(alias)
+    client = mlflow_client(target)
+    version = model_aliases(client, model_name).get(alias)
     if version is None:
         return None
     model_version = client.get_model_version(model_name, version)
@@ -462,52 +360,3 @@ def load_champion(target: MlflowTarget, model_name: str, flavor: str) -> Any:
     module = _flavor_module(flavor)
     with _pointed_at(target):
         return module.load_model(f"models:/{model_name}@{CHAMPION}")
-
-
-def is_refit(
-    champion_params: Mapping[str, str], run_params: Mapping[str, Any], spec: Sequence[str]
-) -> bool:
-    """Same spec as the champion (every ``spec`` param equal, compared as MLflow stores them:
-    text), newer data: the champion's validation number was measured on other rows, so the gate
-    asks the refit to beat the baseline only (and so keeps the data fresh)."""
-    return all(champion_params.get(k) == str(run_params.get(k)) for k in spec)
-
-
-@dataclass(frozen=True)
-class GatedVersion:
-    """A logged challenger and the gate's verdict on it; ``refit``: judged against the baseline
-    only because it has the champion's spec."""
-
-    registered: RegisteredVersion
-    decision: GateDecision
-    refit: bool
-
-
-def register_and_gate(
-    target: MlflowTarget,
-    run: TrainingRun,
-    *,
-    metric: str,
-    baseline: float,
-    margin: float,
-    lower_is_better: bool = True,
-    spec: Sequence[str] | None = None,
-) -> GatedVersion:
-    """The gate glue every product repeats: log ``run`` as challenger (its ``metrics`` must
-    hold ``metric``), gate it against ``baseline`` (the simple model's ``metric`` on the same
-    rows) and the champion's recorded ``metric`` unless the run is a refit of the champion's
-    ``spec`` (``None``: always compared with the champion), record the verdict and move the
-    aliases. The champion is read before logging, so it is the one the challenger must beat."""
-    current = champion(target, run.model_name)
-    registered = log_training_run(target, run)
-    refit = current is not None and spec is not None and is_refit(current.params, run.params, spec)
-    decision = promotion_gate(
-        {metric: run.metrics[metric]},
-        None if current is None or refit else current.metrics,
-        {metric: baseline},
-        metric=metric,
-        margin=margin,
-        lower_is_better=lower_is_better,
-    )
-    apply_gate(target, run.model_name, registered.version, decision)
-    return GatedVersion(registered, decision, refit)

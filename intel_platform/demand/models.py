@@ -10,16 +10,10 @@ import dagster as dg
 import polars as pl
 from dagster_duckdb import DuckDBResource
 
+from intel_platform.core.gate import apply_gate, is_refit, promotion_gate
 from intel_platform.core.metadata import markdown_table, table_metadata
 from intel_platform.core.parquet_tables import scan, table_dir
-from intel_platform.core.registry import (
-    TrainingRun,
-    apply_gate,
-    champion,
-    data_version,
-    log_training_run,
-    promotion_gate,
-)
+from intel_platform.core.registry import TrainingRun, champion, data_version, log_training_run
 from intel_platform.core.resources import MlflowResource, ProjectHomeResource
 from intel_platform.core.warehouse import read_table, replace_table, table_name
 from intel_platform.demand.features import FEATURE_COLUMNS, GRAIN, MIN_HISTORY_DAYS
@@ -93,12 +87,6 @@ def history_for(home, config: ModelConfig) -> pl.DataFrame:
 
 LIGHTGBM_SPEC = ("window_days", "num_boost_round", "objective", "tweedie_variance_power")
 PROPHET_SPEC = ("level",)
-
-
-def is_refit(champion_params: dict[str, str], run_params: dict, spec: tuple[str, ...]) -> bool:
-    """Same spec as the champion, newer data: the champion's backtest on these windows is this
-    spec's backtest, so the gate asks it to beat the baseline (and so keeps data fresh)."""
-    return all(champion_params.get(k) == str(run_params.get(k)) for k in spec)
 
 
 def _register_and_gate(

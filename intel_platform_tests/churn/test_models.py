@@ -18,13 +18,9 @@ from intel_platform.churn.models import (
 )
 from intel_platform.churn.scores import no_champion_message
 from intel_platform.churn.training import FEATURE_COLUMNS, labelled_snapshots, train_models
+from intel_platform.core.gate import register_and_gate
 from intel_platform.core.home import HOME_ENV_VAR, ProjectHome
-from intel_platform.core.registry import (
-    champion,
-    load_champion,
-    register_and_gate,
-    rollback,
-)
+from intel_platform.core.registry import champion, load_champion, rollback
 from intel_platform.core.resources import MlflowResource
 from intel_platform.core.warehouse import replace_table
 from intel_platform_tests.churn.test_training import DEFINITION, synthetic_tables

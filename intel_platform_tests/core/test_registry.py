@@ -1,11 +1,10 @@
-"""Registry: runs are really stored, the gate decides, aliases move, rollback restores.
+"""Registry: runs are really stored, the champion loads, rollback restores (gate: test_gate).
 
 One SQLite store per module (first use of MLflow costs seconds); each test uses its own model
 name so tests stay independent.
 """
 
 import json
-import math
 from pathlib import Path
 
 import numpy as np
@@ -13,19 +12,18 @@ import pandas as pd
 import polars as pl
 import pytest
 
+from intel_platform.core.gate import apply_gate, promotion_gate
 from intel_platform.core.home import ProjectHome
 from intel_platform.core.registry import (
     TRACKING_URI_ENV,
     MlflowTarget,
     RollbackError,
     TrainingRun,
-    apply_gate,
     champion,
     data_version,
     load_champion,
     log_training_run,
     mlflow_target,
-    promotion_gate,
     rollback,
     tracking_uri,
 )
@@ -55,7 +53,7 @@ def _linear(slope: float):
     return LinearRegression().fit(x, slope * x["price"] + x["promo"])
 
 
-def _log(target: MlflowTarget, name: str, slope: float, wape: float, **extra):
+def log_sklearn_run(target: MlflowTarget, name: str, slope: float, wape: float, **extra):
     run = TrainingRun(
         model_name=name,
         flavor="sklearn",
@@ -68,7 +66,7 @@ def _log(target: MlflowTarget, name: str, slope: float, wape: float, **extra):
     return log_training_run(target, run)
 
 
-def _promote(target: MlflowTarget, name: str, version: str, wape: float) -> None:
+def promote(target: MlflowTarget, name: str, version: str, wape: float) -> None:
     current = champion(target, name)
     decision = promotion_gate(
         {"wape": wape}, current and current.metrics, BASELINE, metric="wape", margin=0.02
@@ -117,7 +115,7 @@ def test_training_run_stores_params_metrics_features_versions_importance_and_sig
     from mlflow.models import Model
 
     uri_before = mlflow.get_tracking_uri()
-    registered = _log(
+    registered = log_sklearn_run(
         target,
         "logged",
         2.0,
@@ -151,62 +149,17 @@ def test_training_run_stores_params_metrics_features_versions_importance_and_sig
     assert version.tags["data_version.calendar"] == "def456"
 
 
-# --- gate (pure) ---------------------------------------------------------------------------
-
-
-def test_gate_promotes_a_better_challenger_and_keeps_the_champion_otherwise():
-    better = promotion_gate({"wape": 0.2}, {"wape": 0.3}, BASELINE, metric="wape", margin=0.02)
-    worse = promotion_gate({"wape": 0.35}, {"wape": 0.3}, BASELINE, metric="wape", margin=0.02)
-    assert better.promoted
-    assert not worse.promoted
-    assert "champion" in worse.reason and "0.35" in worse.reason
-    assert better.vs_champion == pytest.approx(1 / 3)
-
-
-def test_gate_refuses_a_challenger_that_beats_the_champion_but_not_the_baseline():
-    decision = promotion_gate({"wape": 0.45}, {"wape": 0.5}, BASELINE, metric="wape", margin=0.02)
-    assert not decision.promoted
-    assert "baseline" in decision.reason
-
-
-def test_gate_respects_the_margin():
-    def gate(challenger: float):
-        return promotion_gate(
-            {"wape": challenger}, {"wape": 0.3}, BASELINE, metric="wape", margin=0.02
-        )
-
-    assert not gate(0.297).promoted  # 1 % better
-    assert gate(0.291).promoted  # 3 % better
-    tie = promotion_gate({"wape": 0.3}, {"wape": 0.3}, BASELINE, metric="wape", margin=0.0)
-    assert not tie.promoted
-
-
-def test_gate_for_a_higher_is_better_metric_and_without_champion():
-    kwargs = {"metric": "pr_auc", "margin": 0.02, "lower_is_better": False}
-    assert promotion_gate({"pr_auc": 0.6}, {"pr_auc": 0.5}, {"pr_auc": 0.2}, **kwargs).promoted
-    assert not promotion_gate({"pr_auc": 0.4}, {"pr_auc": 0.5}, {"pr_auc": 0.2}, **kwargs).promoted
-    first = promotion_gate({"pr_auc": 0.3}, None, {"pr_auc": 0.2}, **kwargs)
-    assert first.promoted and first.champion is None
-
-
-def test_gate_never_promotes_nan_and_names_a_missing_metric():
-    nan = promotion_gate({"wape": math.nan}, None, BASELINE, metric="wape", margin=0.0)
-    assert not nan.promoted
-    with pytest.raises(ValueError, match="challenger has no 'wape'"):
-        promotion_gate({"mape": 0.1}, None, BASELINE, metric="wape", margin=0.0)
-
-
 # --- aliases, rollback, loading ------------------------------------------------------------
 
 
 def test_apply_gate_rollback_and_load_champion(target: MlflowTarget):
     x = _features().head(5)
-    oldest = _log(target, "flow", 1.0, 0.35)
-    _promote(target, "flow", oldest.version, 0.35)
-    first = _log(target, "flow", 2.0, 0.30)
-    _promote(target, "flow", first.version, 0.30)
-    second = _log(target, "flow", 3.0, 0.20)
-    _promote(target, "flow", second.version, 0.20)
+    oldest = log_sklearn_run(target, "flow", 1.0, 0.35)
+    promote(target, "flow", oldest.version, 0.35)
+    first = log_sklearn_run(target, "flow", 2.0, 0.30)
+    promote(target, "flow", first.version, 0.30)
+    second = log_sklearn_run(target, "flow", 3.0, 0.20)
+    promote(target, "flow", second.version, 0.20)
 
     info = champion(target, "flow")
     assert (info.version, info.run_id) == (second.version, second.run_id)
@@ -235,27 +188,6 @@ def test_apply_gate_rollback_and_load_champion(target: MlflowTarget):
         rollback(target, "flow")
 
 
-def test_rejected_challenger_is_tagged_and_the_champion_stays(target: MlflowTarget):
-    kept = _log(target, "kept", 2.0, 0.30)
-    _promote(target, "kept", kept.version, 0.30)
-    loser = _log(target, "kept", 3.0, 0.35)
-    decision = promotion_gate(
-        {"wape": 0.35}, champion(target, "kept").metrics, BASELINE, metric="wape", margin=0.02
-    )
-    apply_gate(target, "kept", loser.version, decision)
-    from mlflow import MlflowClient
-
-    tags = (
-        MlflowClient(target.tracking_uri, target.tracking_uri)
-        .get_model_version("kept", loser.version)
-        .tags
-    )
-    assert tags["gate.promoted"] == "false" and tags["gate.challenger.wape"] == "0.35"
-    assert champion(target, "kept").version == kept.version
-    with pytest.raises(RollbackError):
-        rollback(target, "kept")
-
-
 def test_no_champion_before_the_first_promotion(target: MlflowTarget):
     assert champion(target, "never_registered") is None
     with pytest.raises(RollbackError):
@@ -280,6 +212,6 @@ def test_lightgbm_model_round_trips_through_the_registry(target: MlflowTarget):
         feature_importance=dict(zip(FEATURES, model.feature_importances_.tolist(), strict=True)),
     )
     registered = log_training_run(target, run)
-    _promote(target, "gbm", registered.version, 0.1)
+    promote(target, "gbm", registered.version, 0.1)
     loaded = load_champion(target, "gbm", "lightgbm")
     np.testing.assert_allclose(loaded.predict(x.head(5)), model.predict(x.head(5)))

@@ -13,7 +13,6 @@ from intel_platform.core.checks import contract_outcome
 from intel_platform.core.resources import ProjectHomeResource
 from intel_platform.core.runs import materialize_days
 from intel_platform.core.warehouse import replace_partitions, replace_table
-from intel_platform.demand import features as features_module
 from intel_platform.demand.features import (
     CATEGORICAL_FEATURES,
     FEATURE_COLUMNS,
@@ -23,6 +22,7 @@ from intel_platform.demand.features import (
     holiday_calendar,
     store_item_day,
 )
+from intel_platform.demand.features import table as features_module
 from intel_platform.demand.harmonize import daily_demand
 from intel_platform.demand.harmonized import daily_demand_table
 from intel_platform_tests.fixtures import DAILY_SCHEMA

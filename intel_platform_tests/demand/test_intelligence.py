@@ -10,6 +10,7 @@ import pytest
 
 from intel_platform.cli import main
 from intel_platform.core.checks import contract_outcome
+from intel_platform.core.gate import is_refit
 from intel_platform.core.home import HOME_ENV_VAR, ProjectHome
 from intel_platform.core.registry import champion, load_champion, mlflow_target
 from intel_platform.core.runs import check_results, failed_steps, materialize_days
@@ -17,7 +18,6 @@ from intel_platform.demand import landing
 from intel_platform.demand.contracts import ForecastModel
 from intel_platform.demand.definitions import defs as demand_defs
 from intel_platform.demand.generate import generate_demand
-from intel_platform.demand.models import is_refit
 from intel_platform_tests.fixtures import pos_files, query, rewrite_csv
 
 START, DAYS, HORIZON = date(2024, 1, 1), 480, 14
