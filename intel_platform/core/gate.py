@@ -144,6 +144,11 @@ def is_refit(
     return all(champion_params.get(k) == str(run_params.get(k)) for k in spec)
 
 
+def _under_gate_name(metrics: Mapping[str, float], metric: str, key: str) -> dict[str, float]:
+    """A champion's recorded metrics with the value kept as ``key`` also under ``metric``."""
+    return {**metrics, metric: metrics[key]} if key in metrics else dict(metrics)
+
+
 @dataclass(frozen=True)
 class GatedVersion:
     """A logged challenger and the gate's verdict on it; ``refit``: judged against the baseline
@@ -163,18 +168,22 @@ def register_and_gate(
     margin: float,
     lower_is_better: bool = True,
     spec: Sequence[str] | None = None,
+    recorded_as: str | None = None,
 ) -> GatedVersion:
     """The gate glue every product repeats: log ``run`` as challenger (its ``metrics`` must
-    hold ``metric``), gate it against ``baseline`` (the simple model's ``metric`` on the same
-    rows) and the champion's recorded ``metric`` unless the run is a refit of the champion's
-    ``spec`` (``None``: always compared with the champion), record the verdict and move the
-    aliases. The champion is read before logging, so it is the one the challenger must beat."""
+    hold ``metric``, or ``recorded_as`` when MLflow keeps it under another name, e.g. demand's
+    ``backtest_wape`` for the gate's ``wape``), gate it against ``baseline`` (the simple model's
+    ``metric`` on the same rows) and the champion's recorded value unless the run is a refit of
+    the champion's ``spec`` (``None``: always compared with the champion), record the verdict
+    and move the aliases. The champion is read before logging, so it is the one the challenger
+    must beat."""
+    key = recorded_as or metric
     current = champion(target, run.model_name)
     registered = log_training_run(target, run)
     refit = current is not None and spec is not None and is_refit(current.params, run.params, spec)
     decision = promotion_gate(
-        {metric: run.metrics[metric]},
-        None if current is None or refit else current.metrics,
+        {metric: run.metrics[key]},
+        None if current is None or refit else _under_gate_name(current.metrics, metric, key),
         {metric: baseline},
         metric=metric,
         margin=margin,

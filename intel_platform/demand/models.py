@@ -10,10 +10,10 @@ import dagster as dg
 import polars as pl
 from dagster_duckdb import DuckDBResource
 
-from intel_platform.core.gate import apply_gate, is_refit, promotion_gate
+from intel_platform.core.gate import register_and_gate
 from intel_platform.core.metadata import markdown_table, table_metadata
 from intel_platform.core.parquet_tables import scan, table_dir
-from intel_platform.core.registry import TrainingRun, champion, data_version, log_training_run
+from intel_platform.core.registry import TrainingRun, data_version
 from intel_platform.core.resources import MlflowResource, ProjectHomeResource
 from intel_platform.core.warehouse import read_table, replace_table, table_name
 from intel_platform.demand.features import FEATURE_COLUMNS, GRAIN, MIN_HISTORY_DAYS
@@ -102,8 +102,6 @@ def _register_and_gate(
     then let the gate decide; returns what the materialization reports."""
     metric = config.gate_metric
     scores = _backtest_metrics(warehouse, metric)
-    target = mlflow.target(EXPERIMENT)
-    current = champion(target, run.model_name)
     run = replace(
         run,
         metrics={**run.metrics, f"backtest_{metric}": scores[backtest_name],
@@ -111,15 +109,11 @@ def _register_and_gate(
         tags={**run.tags, "retrain_reason": config.retrain_reason,
               "dagster_run_id": context.run_id},
     )  # fmt: skip
-    registered = log_training_run(target, run)
-    against = None
-    if current is not None and not is_refit(current.params, dict(run.params), spec):
-        against = {metric: current.metrics[f"backtest_{metric}"]}
-    decision = promotion_gate(
-        {metric: scores[backtest_name]}, against, {metric: scores[BASELINE]},
-        metric=metric, margin=config.gate_margin,
+    gated = register_and_gate(
+        mlflow.target(EXPERIMENT), run, metric=metric, recorded_as=f"backtest_{metric}",
+        baseline=scores[BASELINE], margin=config.gate_margin, spec=spec,
     )  # fmt: skip
-    apply_gate(target, run.model_name, registered.version, decision)
+    registered, decision = gated.registered, gated.decision
     context.log.info(f"{run.model_name} v{registered.version}: {decision.reason}")
     return {
         "model_version": registered.version, "mlflow_run_id": registered.run_id,
