@@ -18,6 +18,7 @@ job. Days before the partitions start are ignored; today's partition opens at mi
 """
 
 from datetime import UTC, date, datetime
+from functools import partial
 from pathlib import Path
 
 import dagster as dg
@@ -28,12 +29,12 @@ from intel_platform.core import landing_sensor
 from intel_platform.core.home import ProjectHome
 from intel_platform.core.landing_sensor import (
     CHANGE_SLACK_NS,
+    DaySource,
     LandingCursor,
     LandingPlan,
-    day_run_request,
-    fingerprint,
     landing_result,
     landing_status,
+    plan_days,
     scan_days,
 )
 from intel_platform.core.resources import ProjectHomeResource
@@ -68,21 +69,6 @@ def day_stamps(home: ProjectHome) -> dict[date, int]:
     return landing_sensor.day_stamps(landing.landing_root(home), LANDED)
 
 
-def _judge_day(plan: LandingPlan, home: ProjectHome, day: date, last: str | None) -> None:
-    """Request ``day`` if its usage file is there and its fingerprint differs from ``last``
-    (the cursor's); an incomplete day keeps ``last``, so its completion still triggers."""
-    iso = day.isoformat()
-    if last is not None:
-        plan.cursor.fingerprints[iso] = last
-    if not landing.usage_file(home, day).is_file():
-        plan.waiting[day] = [f"{landing.USAGE}/{iso}.jsonl"]
-        return
-    digest = fingerprint(day_files(home, day), landing.landing_root(home))
-    if digest != last:
-        plan.requests.append(day_run_request(day, digest, INGEST_KEYS, RUN_TAGS))
-    plan.cursor.fingerprints[iso] = digest
-
-
 def plan_landing(
     home: ProjectHome,
     cursor: LandingCursor,
@@ -95,10 +81,19 @@ def plan_landing(
     scan = scan_days(
         day_stamps(home), cursor, DAILY, now=now, window_days=window_days, slack_ns=slack_ns
     )
-    plan = LandingPlan(scan.cursor, not_open=scan.not_open)
-    for day in scan.days:
-        _judge_day(plan, home, day, cursor.fingerprints.get(day.isoformat()))
-    return plan
+    return plan_days(scan, cursor, DaySource(
+        root=landing.landing_root(home),
+        lacking=partial(_lacking, home),
+        files=partial(day_files, home),
+        asset_keys=INGEST_KEYS,
+        tags=RUN_TAGS,
+    ))  # fmt: skip
+
+
+def _lacking(home: ProjectHome, day: date) -> list[str]:
+    """A day is complete once its usage file landed; billing and tickets are optional."""
+    usage = landing.usage_file(home, day)
+    return [] if usage.is_file() else [f"{landing.USAGE}/{usage.name}"]
 
 
 def status_message(plan: LandingPlan) -> str:

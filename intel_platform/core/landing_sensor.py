@@ -35,6 +35,7 @@ from intel_platform.core.landing import IN_FLIGHT_SUFFIX
 __all__ = [
     "CHANGE_SLACK_NS",
     "DayScan",
+    "DaySource",
     "LandingCursor",
     "LandingPlan",
     "change_stamp",
@@ -44,6 +45,7 @@ __all__ = [
     "day_stamps",
     "fingerprint",
     "listed_days",
+    "plan_days",
     "open_partitions",
     "recent_window",
     "scan_days",
@@ -232,6 +234,42 @@ def day_run_request(
         asset_selection=list(asset_selection),
         tags=dict(tags),
     )
+
+
+@dataclass(frozen=True)
+class DaySource:
+    """What a product tells the shared planner about its landing zone: ``lacking(day)`` lists
+    what a day still waits for (``[]``: complete; ``None``: nothing to ingest yet, quietly),
+    ``files(day)`` the landed files its run reads, fingerprinted against ``root``; each
+    complete changed day becomes a run of ``asset_keys`` tagged ``tags``."""
+
+    root: Path
+    lacking: Callable[[date], list[str] | None]
+    files: Callable[[date], list[Path]]
+    asset_keys: Sequence[dg.AssetKey]
+    tags: Mapping[str, str]
+
+
+def plan_days(scan: DayScan, cursor: LandingCursor, source: DaySource) -> LandingPlan:
+    """Judge each scanned day: request it when complete and its fingerprint differs from the
+    cursor's. An incomplete day keeps the cursor's fingerprint, so its completion (or the fix
+    of a day that became incomplete) still triggers, and a re-drop of identical files never
+    does."""
+    plan = LandingPlan(scan.cursor, not_open=scan.not_open)
+    for day in scan.days:
+        iso, last = day.isoformat(), cursor.fingerprints.get(day.isoformat())
+        if last is not None:
+            plan.cursor.fingerprints[iso] = last
+        lacking = source.lacking(day)
+        if lacking:
+            plan.waiting[day] = lacking
+        if lacking is None or lacking:
+            continue
+        digest = fingerprint(source.files(day), source.root)
+        if digest != last:
+            plan.requests.append(day_run_request(day, digest, source.asset_keys, source.tags))
+        plan.cursor.fingerprints[iso] = digest
+    return plan
 
 
 def listed_days(days: Sequence[date], describe: Callable[[date], str], limit: int = 8) -> str:

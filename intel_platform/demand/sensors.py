@@ -25,6 +25,7 @@ daily partition does not exist yet (today, in UTC) waits for the tick after midn
 """
 
 from datetime import UTC, date, datetime
+from functools import partial
 from pathlib import Path
 
 import dagster as dg
@@ -35,12 +36,12 @@ from intel_platform.core.home import ProjectHome
 from intel_platform.core.landing import day_folder, landed_files
 from intel_platform.core.landing_sensor import (
     CHANGE_SLACK_NS,
+    DaySource,
     LandingCursor,
     LandingPlan,
-    day_run_request,
-    fingerprint,
     landing_result,
     landing_status,
+    plan_days,
     scan_days,
 )
 from intel_platform.core.resources import ProjectHomeResource
@@ -128,31 +129,6 @@ def day_stamps(home: ProjectHome) -> dict[date, int]:
     return landing_sensor.day_stamps(landing.landing_root(home), sources)
 
 
-def run_request(day: date, digest: str) -> dg.RunRequest:
-    """One run per day and file set: the run key makes a repeat of the same files a no-op."""
-    return day_run_request(day, digest, INGEST_KEYS, RUN_TAGS)
-
-
-def _judge_day(
-    plan: LandingPlan, home: ProjectHome, expected: list[str], day: date, last: str | None
-) -> None:
-    """Request ``day`` if complete and its fingerprint differs from ``last`` (the cursor's);
-    the cursor keeps ``last`` for a day that became incomplete, so its fix still triggers."""
-    iso = day.isoformat()
-    if last is not None:
-        plan.cursor.fingerprints[iso] = last
-    arrived = {path.stem for path in pos_files(home, day)}
-    missing = [store for store in expected if store not in arrived]
-    if missing:
-        plan.waiting[day] = missing
-    if missing or not expected:  # no store open yet: nothing the raw layer could ingest
-        return
-    digest = fingerprint(day_files(home, day), landing.landing_root(home))
-    if digest != last:
-        plan.requests.append(run_request(day, digest))
-    plan.cursor.fingerprints[iso] = digest
-
-
 def plan_landing(
     home: ProjectHome,
     openings: pl.DataFrame,
@@ -166,11 +142,23 @@ def plan_landing(
     scan = scan_days(
         day_stamps(home), cursor, DAILY, now=now, window_days=window_days, slack_ns=slack_ns
     )
-    plan = LandingPlan(scan.cursor, not_open=scan.not_open)
-    for day in scan.days:
-        expected = expected_stores(openings, day)
-        _judge_day(plan, home, expected, day, cursor.fingerprints.get(day.isoformat()))
-    return plan
+    return plan_days(scan, cursor, DaySource(
+        root=landing.landing_root(home),
+        lacking=partial(_missing_stores, home, openings),
+        files=partial(day_files, home),
+        asset_keys=INGEST_KEYS,
+        tags=RUN_TAGS,
+    ))  # fmt: skip
+
+
+def _missing_stores(home: ProjectHome, openings: pl.DataFrame, day: date) -> list[str] | None:
+    """Open stores whose POS file has not landed; None before any store opened (nothing the
+    raw layer could ingest)."""
+    expected = expected_stores(openings, day)
+    if not expected:
+        return None
+    arrived = {path.stem for path in pos_files(home, day)}
+    return [store for store in expected if store not in arrived]
 
 
 def status_message(plan: LandingPlan) -> str:
