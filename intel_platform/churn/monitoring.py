@@ -29,7 +29,7 @@ from intel_platform.core.metadata import markdown_table, table_metadata
 from intel_platform.core.metrics import average_precision, brier_score, precision_at_k, recall_at_k
 from intel_platform.core.registry import ChampionInfo, champion
 from intel_platform.core.resources import MlflowResource
-from intel_platform.core.retrain import build_retrain_sensor, verdict
+from intel_platform.core.retrain import build_retrain_sensor, nothing_to_compare, verdict
 from intel_platform.core.warehouse import replace_table, table_exists, table_name
 
 KEY_PREFIX = ["churn", "monitoring"]
@@ -244,19 +244,6 @@ def judge_realized(
 # --- assets ----------------------------------------------------------------------------------
 
 
-def _nothing_to_compare(
-    warehouse: DuckDBResource, key: dg.AssetKey, schema: dict, why: str, info: ChampionInfo | None
-) -> dg.MaterializeResult:
-    """An empty table and a clear status: a missing champion, reference or label is not an
-    error and not a reason to retrain (the first training is the gate's business)."""
-    with warehouse.get_connection() as conn:
-        replace_table(conn, table_name(key), pl.DataFrame(schema=schema))
-    version = info.version if info else ""
-    return dg.MaterializeResult(
-        metadata={"status": why, **table_metadata(0, schema), **verdict(False, "", why, version)}
-    )
-
-
 def _drift_inputs(
     conn: duckdb.DuckDBPyConnection,
     window: tuple[date, date],
@@ -301,11 +288,11 @@ def feature_drift(
     if info is None or window is None:
         why = "no champion yet" if info is None else "champion logged no training snapshots"
         why = f"{why}: nothing to compare"
-        return _nothing_to_compare(warehouse, DRIFT_KEY, DRIFT_SCHEMA, why, info)
+        return nothing_to_compare(warehouse, DRIFT_KEY, DRIFT_SCHEMA, why, info)
     with warehouse.get_connection() as conn:
         inputs = _drift_inputs(conn, window, config, info)
     if isinstance(inputs, str):
-        return _nothing_to_compare(warehouse, DRIFT_KEY, DRIFT_SCHEMA, inputs, info)
+        return nothing_to_compare(warehouse, DRIFT_KEY, DRIFT_SCHEMA, inputs, info)
     reference, snapshot, newest = inputs
     drift = snapshot_drift(reference, snapshot, reference.columns, warn=config.warn_psi,
                            retrain=config.retrain_psi, bins=config.bins)  # fmt: skip
@@ -365,11 +352,11 @@ def realized_churn(
     with warehouse.get_connection() as conn:
         inputs = _feedback(conn)
     if isinstance(inputs, str):
-        return _nothing_to_compare(warehouse, REALIZED_KEY, JUDGED_SCHEMA, inputs, info)
+        return nothing_to_compare(warehouse, REALIZED_KEY, JUDGED_SCHEMA, inputs, info)
     realized = realized_metrics(*inputs, k=config.k)
     if realized.is_empty():
         why = "no scored customer has a matured label yet: nothing to compare"
-        return _nothing_to_compare(warehouse, REALIZED_KEY, JUDGED_SCHEMA, why, info)
+        return nothing_to_compare(warehouse, REALIZED_KEY, JUDGED_SCHEMA, why, info)
     version = info.version if info else None
     val = validation_pr_auc(info)
     judged, requested, detail = judge_realized(realized, val, version, config)

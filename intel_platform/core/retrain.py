@@ -15,10 +15,16 @@ at most one run over the product's training, scoring and decision assets:
   training op's ``retrain_reason`` config, from where it reaches MLflow.
 """
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from datetime import date
 
 import dagster as dg
+import polars as pl
+from dagster_duckdb import DuckDBResource
+
+from intel_platform.core.metadata import table_metadata
+from intel_platform.core.registry import ChampionInfo
+from intel_platform.core.warehouse import replace_table, table_name
 
 __all__ = [
     "REASON_TAG",
@@ -58,6 +64,23 @@ def verdict(
     if data_as_of is not None:
         out["data_as_of"] = str(data_as_of)
     return out
+
+
+def nothing_to_compare(
+    warehouse: DuckDBResource,
+    key: dg.AssetKey,
+    schema: Mapping[str, pl.DataType],
+    why: str,
+    champion: ChampionInfo | None,
+) -> dg.MaterializeResult:
+    """The monitoring table ``key`` emptied and the metadata saying why: a missing champion,
+    reference or matured actual is not an error and not a reason to retrain (the first training
+    is the gate's business)."""
+    with warehouse.get_connection() as conn:
+        replace_table(conn, table_name(key), pl.DataFrame(schema=schema))
+    version = champion.version if champion else ""
+    metadata = {"status": why, **table_metadata(0, schema), **verdict(False, "", why, version)}
+    return dg.MaterializeResult(metadata=metadata)
 
 
 def latest_materialization(

@@ -24,7 +24,7 @@ from intel_platform.core.metadata import markdown_table, table_metadata
 from intel_platform.core.parquet_tables import scan, table_dir
 from intel_platform.core.registry import ChampionInfo, champion
 from intel_platform.core.resources import MlflowResource, ProjectHomeResource
-from intel_platform.core.retrain import build_retrain_sensor, verdict
+from intel_platform.core.retrain import build_retrain_sensor, nothing_to_compare, verdict
 from intel_platform.core.warehouse import read_table, replace_table, table_exists, table_name
 from intel_platform.demand import drift
 from intel_platform.demand.forecasts import HISTORY_TABLE
@@ -114,14 +114,6 @@ def _window_sample(
     return sample.select(config.features).collect()
 
 
-def _no_drift_report(warehouse: DuckDBResource, why: str, info: ChampionInfo | None) -> dict:
-    """An empty table and a clear status: a missing reference is not an error and not a
-    reason to retrain (the first training is the gate's business)."""
-    with warehouse.get_connection() as conn:
-        replace_table(conn, table_name(DRIFT_KEY), pl.DataFrame(schema=DRIFT_SCHEMA))
-    return {"status": why, **table_metadata(0, DRIFT_SCHEMA), **_verdict(False, "", why, info)}
-
-
 @dg.asset(
     key=DRIFT_KEY, group_name=GROUP, owners=OWNERS, code_version="1",
     deps=[FEATURES_KEY], kinds={"polars", "duckdb", "mlflow"},
@@ -139,7 +131,7 @@ def feature_drift(
     info = champion(mlflow.target(EXPERIMENT), LIGHTGBM_MODEL)
     window = _reference_window(info)
     if window is None:
-        return dg.MaterializeResult(metadata=_no_drift_report(warehouse, "no reference", info))
+        return nothing_to_compare(warehouse, DRIFT_KEY, DRIFT_SCHEMA, "no reference", info)
     table = scan(table_dir(project_home.home, FEATURES_KEY))
     as_of = _data_as_of(table) or window[1]
     recent_start = as_of - timedelta(days=config.recent_days - 1)
@@ -147,7 +139,7 @@ def feature_drift(
     recent = _window_sample(table, recent_start, as_of, config)
     if reference.is_empty() or recent.is_empty():
         why = "no reference rows" if reference.is_empty() else "no recent rows"
-        return dg.MaterializeResult(metadata=_no_drift_report(warehouse, why, info))
+        return nothing_to_compare(warehouse, DRIFT_KEY, DRIFT_SCHEMA, why, info)
     psi = drift.feature_drift(reference, recent, config.features, warn=config.warn_psi,
                               retrain=config.retrain_psi, bins=config.bins)  # fmt: skip
     out = psi.with_columns(
@@ -213,13 +205,8 @@ def forecast_accuracy(
     first = as_of - timedelta(days=config.lookback_days - 1) if as_of else None
     forecasts, categories = _archived_forecasts(warehouse, first, as_of) if as_of else (None, None)
     if forecasts is None or forecasts.is_empty():
-        with warehouse.get_connection() as conn:
-            replace_table(conn, table_name(ACCURACY_KEY), pl.DataFrame(schema=ACCURACY_SCHEMA))
         why = "no matured forecasts"
-        return dg.MaterializeResult(
-            metadata={"status": why, **table_metadata(0, ACCURACY_SCHEMA),
-                      **_verdict(False, "", why, info)}
-        )  # fmt: skip
+        return nothing_to_compare(warehouse, ACCURACY_KEY, ACCURACY_SCHEMA, why, info)
     actuals = table.filter(pl.col("date").is_between(first, as_of))
     accuracy = drift.accuracy_vs_actuals(
         forecasts, actuals.select("store_id", "item_id", "date", "units").collect(),
