@@ -1,7 +1,5 @@
 """The churn code location: loads, reloads and deploys without the demand product."""
 
-import os
-
 import dagster as dg
 
 from intel_platform.churn import (
@@ -16,14 +14,8 @@ from intel_platform.churn import (
 )
 from intel_platform.churn.monitoring import SENSORS as retrain_sensors
 from intel_platform.churn.sensors import SENSORS as landing_sensors
-from intel_platform.core.alerts import (
-    build_check_failure_alert_sensor,
-    build_run_failure_alert_sensor,
-)
-from intel_platform.core.automation import keys, with_automation
-from intel_platform.core.freshness import build_freshness_alert_sensor
-from intel_platform.core.home import ProjectHome
-from intel_platform.core.resources import ENV_VAR, platform_resources
+from intel_platform.core.automation import keys
+from intel_platform.core.location import product_location
 
 LAYERS = [raw, harmonized, labels, features, models, scores, decisions, monitoring]
 DAILY_HISTORY = dg.AssetSelection.groups("churn_raw", "churn_harmonized")
@@ -53,25 +45,12 @@ WEEKLY_RETRAIN = dg.ScheduleDefinition(
     run_config={"ops": {"churn_models": {"config": {"retrain_reason": "schedule"}}}},
     default_status=dg.DefaultScheduleStatus.RUNNING,
 )
-ALERT_SENSORS = [
-    build_run_failure_alert_sensor("churn"),
-    build_check_failure_alert_sensor("churn"),
-    build_freshness_alert_sensor("churn"),
-]
 
 
 @dg.definitions
 def defs() -> dg.Definitions:
-    """Resources by ``INTEL_PLATFORM_ENV`` (read at load, not import); locally one process
-    runs a run's steps, as the DuckDB file takes one writer at a time."""
-    env = os.getenv(ENV_VAR, "local")
-    location = dg.Definitions(
-        assets=dg.load_assets_from_modules(LAYERS),
-        schedules=[WEEKLY_RETRAIN],
-        sensors=[*landing_sensors, *retrain_sensors, *ALERT_SENSORS],
-        resources=platform_resources(env, ProjectHome.resolve()),
-        executor=dg.in_process_executor if env == "local" else dg.multiprocess_executor,
-    )
-    return with_automation(
-        location, eager=EAGER, follows=FOLLOWS, fresh=FRESH, history=DAILY_HISTORY
-    )
+    """Assembled like every product's location (``core.location``)."""
+    return product_location(
+        "churn", LAYERS, schedules=[WEEKLY_RETRAIN], sensors=[*landing_sensors, *retrain_sensors],
+        eager=EAGER, follows=FOLLOWS, fresh=FRESH, history=DAILY_HISTORY,
+    )  # fmt: skip

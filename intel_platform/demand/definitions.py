@@ -1,17 +1,9 @@
 """The demand forecasting code location: ``dagster dev -w workspace.yaml`` loads it alone."""
 
-import os
-
 import dagster as dg
 
-from intel_platform.core.alerts import (
-    build_check_failure_alert_sensor,
-    build_run_failure_alert_sensor,
-)
-from intel_platform.core.automation import keys, with_automation
-from intel_platform.core.freshness import build_freshness_alert_sensor
-from intel_platform.core.home import ProjectHome
-from intel_platform.core.resources import ENV_VAR, platform_resources
+from intel_platform.core.automation import keys
+from intel_platform.core.location import product_location
 from intel_platform.demand import (
     decisions,
     features,
@@ -42,12 +34,6 @@ FRESH = keys(
     "demand/forecasts/store_item_daily",
     "demand/decisions/replenishment",
 )
-# On-call: a failed run, and a failed check even when its run stayed green.
-ALERT_SENSORS = [
-    build_run_failure_alert_sensor("demand"),
-    build_check_failure_alert_sensor("demand"),
-    build_freshness_alert_sensor("demand"),
-]
 RETRAIN = ["demand/models/backtest", "demand/models/lightgbm", "demand/models/prophet"]
 NIGHTLY_RETRAIN = dg.ScheduleDefinition(
     name="demand_nightly_retrain",
@@ -62,16 +48,8 @@ NIGHTLY_RETRAIN = dg.ScheduleDefinition(
 
 @dg.definitions
 def defs() -> dg.Definitions:
-    """Resources by ``INTEL_PLATFORM_ENV`` (read at load, not import). Locally one process
-    runs the steps of a run: the DuckDB file takes one writer at a time."""
-    env = os.getenv(ENV_VAR, "local")
-    location = dg.Definitions(
-        assets=dg.load_assets_from_modules(LAYERS),
-        schedules=[NIGHTLY_RETRAIN],
-        sensors=[*landing_sensors, *retrain_sensors, *ALERT_SENSORS],
-        resources=platform_resources(env, ProjectHome.resolve()),
-        executor=dg.in_process_executor if env == "local" else dg.multiprocess_executor,
-    )
-    return with_automation(
-        location, eager=EAGER, follows=FOLLOWS, fresh=FRESH, history=DAILY_HISTORY
-    )
+    """Assembled like every product's location (``core.location``)."""
+    return product_location(
+        "demand", LAYERS, schedules=[NIGHTLY_RETRAIN], sensors=[*landing_sensors, *retrain_sensors],
+        eager=EAGER, follows=FOLLOWS, fresh=FRESH, history=DAILY_HISTORY,
+    )  # fmt: skip
