@@ -8,7 +8,7 @@ from types import ModuleType
 
 import dagster as dg
 
-from intel_platform.core.alerts import (
+from intel_platform.core.alert_sensors import (
     build_check_failure_alert_sensor,
     build_run_failure_alert_sensor,
 )
