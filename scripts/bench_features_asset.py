@@ -7,17 +7,23 @@ date order, each sorted by store, item, date, source, line id), one POS line per
 store-item-day (~2 % missing) plus ~1,350 web-order lines a day, and the ``products`` and
 ``stores`` reference tables; then it materializes ``demand/harmonized/daily_demand`` over the
 whole history in one run (what the harmonize backfill pays once) and prints that cost. ``run``
-materializes ``demand/features/store_item_day`` in a child process and prints its wall time,
-CPU and peak RSS (``ru_maxrss`` of that child, from ``wait4``), then the import-only floor of
-the same process. The box is shared: compare with scripts/bench_features.py run just before.
+materializes ``demand/features/store_item_day`` from scratch (the table removed first, so it
+is a full build) in a child process and prints its wall time, CPU and peak RSS (``ru_maxrss``
+of that child, from ``wait4``), then the import-only floor of the same process. ``land`` is
+the daily cost: after a full build it appends ``--repeat`` new days to the daily demand table
+one at a time (the last day's rows, units shuffled), materializes the features after each
+(the incremental run), then one run with nothing new, and deletes the added days again.
+The box is shared: compare with scripts/bench_reference_pass.py run just before.
 
     .venv/bin/python scripts/bench_features_asset.py build [--home /tmp/feat_scale]
     .venv/bin/python scripts/bench_features_asset.py run [--home /tmp/feat_scale] [--repeat 2]
+    .venv/bin/python scripts/bench_features_asset.py land [--home /tmp/feat_scale] [--repeat 3]
     .venv/bin/python scripts/bench_features_asset.py build --stores 2 --items 500 --days 400
 """
 
 import argparse
 import os
+import shutil
 import subprocess
 import sys
 import time
@@ -155,14 +161,48 @@ def materialize(home: Path, target: str) -> None:
     result = dg.materialize([asset], resources=resources, tags=tags)
     seconds = time.perf_counter() - started
     materialization = result.asset_materializations_for_node(asset.op.name)[0]
-    rows = materialization.metadata["dagster/row_count"].value
+    metadata = materialization.metadata
     passed = all(c.passed for c in result.get_asset_check_evaluations())
-    print(f"in-run seconds  {seconds:>12.2f}  rows {rows:,}  checks passed {passed}")
+    line = f"in-run seconds  {seconds:>12.2f}  rows {metadata['dagster/row_count'].value:,}"
+    if "rows_written" in metadata:
+        line += f"  written {metadata['rows_written'].value:,}"
+        line += f"  from {metadata['recomputed_from'].value}"
+    print(f"{line}  checks passed {passed}")
 
 
-def child(home: Path, mode: str) -> tuple[float, float, float]:
+DAILY = "demand_harmonized.daily_demand"
+# A landing day: the last day's rows a day later, units shuffled so its fingerprint is new.
+LAND_SQL = f"""
+INSERT INTO {DAILY}
+SELECT store_id, item_id, date + 1, (units * 7 + 3) % 11, price_per_unit, promo, is_open
+FROM {DAILY} WHERE date = (SELECT max(date) FROM {DAILY})
+"""
+
+
+def land(home: Path, days: int) -> None:
+    """The daily cost at this shape: a full build, then ``days`` landing days one at a time,
+    then a run with nothing new; the fixture gets its original days back afterwards."""
+    warehouse = str(home / "warehouse.duckdb")
+    with duckdb.connect(warehouse) as conn:
+        (last,) = conn.execute(f"SELECT max(date) FROM {DAILY}").fetchone()
+    print(f"full build      {_figures(*child(home, '_features', fresh=True))}")
+    try:
+        for n in range(1, days + 1):
+            with duckdb.connect(warehouse) as conn:
+                conn.execute(LAND_SQL)
+            print(f"landing day {n}   {_figures(*child(home, '_features'))}")
+        print(f"nothing new     {_figures(*child(home, '_features'))}")
+    finally:
+        with duckdb.connect(warehouse) as conn:
+            conn.execute(f"DELETE FROM {DAILY} WHERE date > ?", [last])
+
+
+def child(home: Path, mode: str, *, fresh: bool = False) -> tuple[float, float, float]:
     """Wall seconds, CPU seconds and peak RSS (GiB) of one child process (``wait4``: its own
-    high-water mark, not the running maximum over all children)."""
+    high-water mark, not the running maximum over all children). ``fresh`` removes the feature
+    table first, so the run is a full build, not an increment."""
+    if fresh:
+        shutil.rmtree(home / "tables" / "demand_features" / "store_item_day", ignore_errors=True)
     started = time.perf_counter()
     log = home / f"{mode.strip('_')}.log"  # Dagster's event log, read it when a run fails
     with log.open("w") as stderr:
@@ -190,7 +230,8 @@ def imports_only(_home: Path) -> None:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("mode", choices=["build", "run", "_features", "_daily", "_imports"])
+    modes = ["build", "run", "land", "_features", "_daily", "_imports"]
+    parser.add_argument("mode", choices=modes)
     parser.add_argument("--home", type=Path, default=Path("/tmp/feat_scale"))
     parser.add_argument("--stores", type=int, default=10)
     parser.add_argument("--items", type=int, default=3049)
@@ -205,9 +246,11 @@ def main() -> None:
         materialize(args.home, args.mode.strip("_"))
     elif args.mode == "_imports":
         imports_only(args.home)
+    elif args.mode == "land":
+        land(args.home, args.repeat)
     else:
         for attempt in range(args.repeat):
-            wall, cpu, rss = child(args.home, "_features")
+            wall, cpu, rss = child(args.home, "_features", fresh=True)
             print(f"asset run {attempt + 1}     {_figures(wall, cpu, rss)}")
         wall, cpu, rss = child(args.home, "_imports")
         print(f"imports only    {_figures(wall, cpu, rss)}")

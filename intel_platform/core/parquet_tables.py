@@ -7,9 +7,11 @@ written beside the live table and swapped in by a rename, so readers never see h
 """
 
 import hashlib
+import os
 import shutil
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
+from contextlib import contextmanager
 from pathlib import Path
 
 import dagster as dg
@@ -25,39 +27,69 @@ def table_dir(home: ProjectHome, key: dg.AssetKey) -> Path:
     return home.root / "tables" / "_".join(key.path[:-1]) / key.path[-1]
 
 
-def write_parts(directory: Path, parts: Iterable[tuple[str, pl.DataFrame | pl.LazyFrame]]) -> int:
-    """Write each (name, frame) to ``<name>.parquet`` in a fresh folder, then swap it in.
+class StagedTable:
+    """A new version of a parts table, written beside the live one until it is swapped in.
 
-    A LazyFrame is streamed to its file. A DataFrame (a part the caller computed and checked in
-    memory) is written by a background thread while the caller computes the next part: Polars
-    releases the GIL while encoding, so on two cores the write costs little wall time. At most
-    one write is pending, so at most two parts are in memory. Rows are counted from the frames
-    or the footers, never by re-reading the parts."""
+    Parts of the live table that did not change are kept by hard link (no copy); new parts are
+    written: a LazyFrame is streamed to its file, a DataFrame (a part the caller computed and
+    checked in memory) is written by a background thread while the caller computes the next
+    part. Polars releases the GIL while encoding, so on two cores the write costs little wall
+    time; at most one write is pending, so at most two parts are in memory. Rows are counted
+    from the frames or the footers, never by re-reading the parts."""
+
+    def __init__(self, live: Path, staging: Path, writer: ThreadPoolExecutor):
+        self._live, self._staging, self._writer = live, staging, writer
+        self._pending: Future | None = None
+
+    def keep(self, names: Iterable[str]) -> None:
+        for name in names:
+            os.link(self._live / name, self._staging / name)
+
+    def write(self, name: str, frame: pl.DataFrame | pl.LazyFrame) -> int:
+        """Write ``<name>.parquet``; returns its rows."""
+        path = self._staging / f"{name}.parquet"
+        self.drain()
+        if isinstance(frame, pl.DataFrame):
+            self._pending = self._writer.submit(frame.write_parquet, path)
+            return frame.height
+        frame.sink_parquet(path)
+        return pq.ParquetFile(path).metadata.num_rows
+
+    def put_text(self, name: str, text: str) -> None:
+        (self._staging / name).write_text(text)
+
+    def drain(self) -> None:
+        """Wait for the pending write; raises its error here."""
+        pending, self._pending = self._pending, None
+        if pending is not None:
+            pending.result()
+
+
+@contextmanager
+def staged_table(directory: Path) -> Iterator[StagedTable]:
+    """Build a new version of the table in a fresh folder; swap it in when the block ends
+    without an error, so readers never see half a table. On an error the live table stays."""
     staging = directory.with_name(directory.name + ".staging")
     shutil.rmtree(staging, ignore_errors=True)
     staging.mkdir(parents=True)
-    rows = 0
     with ThreadPoolExecutor(max_workers=1) as writer:
-        pending: Future | None = None
-        for name, frame in parts:
-            path = staging / f"{name}.parquet"
-            if pending is not None:
-                pending.result()  # raises the write's error here
-            if isinstance(frame, pl.DataFrame):
-                pending, rows = writer.submit(frame.write_parquet, path), rows + frame.height
-            else:
-                pending = None
-                frame.sink_parquet(path)
-                rows += pq.ParquetFile(path).metadata.num_rows
-        if pending is not None:
-            pending.result()
+        table = StagedTable(directory, staging, writer)
+        try:
+            yield table
+        finally:
+            table.drain()
     retired = directory.with_name(directory.name + ".retired")
     shutil.rmtree(retired, ignore_errors=True)
     if directory.exists():
         directory.rename(retired)
     staging.rename(directory)
     shutil.rmtree(retired, ignore_errors=True)
-    return rows
+
+
+def write_parts(directory: Path, parts: Iterable[tuple[str, pl.DataFrame | pl.LazyFrame]]) -> int:
+    """Write each (name, frame) to ``<name>.parquet`` as a whole new table; returns the rows."""
+    with staged_table(directory) as table:
+        return sum(table.write(name, frame) for name, frame in parts)
 
 
 def parts_version(directory: Path) -> str:

@@ -30,7 +30,13 @@ from typing import TypeVar
 import numpy as np
 import polars as pl
 
-from intel_platform.demand.features import GRAIN, MIN_HISTORY_DAYS, TARGET, build_features
+from intel_platform.demand.features import (
+    GRAIN,
+    MIN_HISTORY_DAYS,
+    TARGET,
+    build_features,
+    first_sales,
+)
 
 HORIZON = 28
 # History kept per step: lag 364 and the 28-day windows of day origin + 1 are all inside it.
@@ -126,7 +132,7 @@ def recursive_forecast(
     rows = _forecast_rows(history, future, origin, horizon)
     units = rows[TARGET].to_numpy(writable=True)
     days = rows["date"].to_numpy()
-    first_sale = _first_sales(history)
+    sold = first_sales(history)
     steps = []
     for h in range(1, horizon + 1):
         day = origin + timedelta(days=h)
@@ -136,8 +142,9 @@ def recursive_forecast(
             products,
             stores=stores,
             holidays_country=holidays_country,
+            first_sales=sold,
         )
-        step = _with_full_first_sale(features.filter(pl.col("date") == day).collect(), first_sale)
+        step = features.filter(pl.col("date") == day).collect()
         quantiles = _quantiles(predict(step), step)
         today = days == np.datetime64(day)
         if today.sum() != step.height:  # the grid never adds a row on the last day
@@ -163,22 +170,6 @@ def _forecast_rows(
     tail = history.filter(pl.col("date") > origin - timedelta(days=TAIL_DAYS))
     tail = tail.select(_ROWS.names()).cast(_ROWS).join(ahead.select(IDS), on=IDS, how="semi")
     return pl.concat([tail, ahead]).sort(GRAIN)
-
-
-def _first_sales(history: pl.DataFrame) -> pl.DataFrame:
-    """First day with units > 0 per series, over the whole history (not just the tail)."""
-    sold = history.filter(pl.col(TARGET) > 0).with_columns(pl.col(IDS).cast(pl.String))
-    return sold.group_by(IDS).agg(pl.col("date").min().alias("_first_sale"))
-
-
-def _with_full_first_sale(step: pl.DataFrame, first_sale: pl.DataFrame) -> pl.DataFrame:
-    """Days since first sale from the full history where it had one: the tail window may start
-    after that sale. Without one, the window's own value (fed-back predictions) stands."""
-    joined = step.join(first_sale, on=IDS, how="left", maintain_order="left")
-    from_history = (pl.col("date") - pl.col("_first_sale")).dt.total_days().cast(pl.Int16)
-    return joined.with_columns(
-        days_since_first_sale=pl.coalesce(from_history, "days_since_first_sale")
-    ).drop("_first_sale")
 
 
 def _quantiles(

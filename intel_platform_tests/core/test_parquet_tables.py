@@ -4,7 +4,7 @@ import polars as pl
 import pytest
 from polars.testing import assert_frame_equal
 
-from intel_platform.core.parquet_tables import parts_version, scan, write_parts
+from intel_platform.core.parquet_tables import parts_version, scan, staged_table, write_parts
 
 
 def _parts(n: int) -> list[tuple[str, pl.DataFrame]]:
@@ -43,3 +43,17 @@ def test_a_failing_part_leaves_the_live_table_untouched(tmp_path: Path):
     with pytest.raises(RuntimeError, match="block 2 failed"):
         write_parts(directory, broken())
     assert sorted(p.name for p in directory.iterdir()) == ["S0.parquet", "S1.parquet"]
+
+
+def test_a_staged_table_keeps_unchanged_parts_by_link_and_writes_a_manifest(tmp_path: Path):
+    directory = tmp_path / "table"
+    write_parts(directory, _parts(2))
+    kept_inode = (directory / "S0.parquet").stat().st_ino
+    with staged_table(directory) as table:
+        table.keep(["S0.parquet"])
+        table.write("S5", pl.DataFrame({"store_id": ["S5"], "x": [9]}))
+        table.put_text("manifest.json", "{}")
+    names = sorted(p.name for p in directory.iterdir())
+    assert names == ["S0.parquet", "S5.parquet", "manifest.json"]
+    assert (directory / "S0.parquet").stat().st_ino == kept_inode  # linked, not copied
+    assert scan(directory).collect()["x"].to_list() == [0, 9]

@@ -4,6 +4,7 @@ from statistics import mean, stdev
 import dagster as dg
 import duckdb
 import numpy as np
+import pandera.polars as pa
 import polars as pl
 import pytest
 from dagster_duckdb import DuckDBResource
@@ -17,8 +18,10 @@ from intel_platform.demand.features import (
     CATEGORICAL_FEATURES,
     FEATURE_COLUMNS,
     GRAIN,
+    MIN_HISTORY_DAYS,
     build_features,
     features_schema,
+    first_sales,
     holiday_calendar,
     store_item_day,
 )
@@ -241,6 +244,23 @@ def test_no_feature_of_day_d_changes_when_units_from_day_d_on_change(cutoff):
     )
 
 
+@pytest.mark.parametrize(("start", "sold_before"), [(day(400), 3), (day(560), 5)])
+def test_a_window_of_history_with_earlier_first_sales_equals_the_whole_history(start, sold_before):
+    """What an incremental build relies on: features from ``start`` need only the
+    ``MIN_HISTORY_DAYS`` before it, plus each series' first sale from the older history."""
+    daily = make_panel(n_days=600)
+    read_from = start - timedelta(days=MIN_HISTORY_DAYS)
+    stores = daily.select("store_id").unique()
+    window = daily.filter(pl.col("date") >= read_from)
+    earlier = first_sales(daily.filter(pl.col("date") < read_from))
+    assert earlier.height == sold_before  # the others first sell inside the window
+    got = features(window, stores=stores, first_sales=earlier).filter(pl.col("date") >= start)
+    whole = features(daily, stores=stores).filter(pl.col("date") >= start)
+    assert_frame_equal(got, whole, check_exact=True)
+    without = features(window, stores=stores).filter(pl.col("date") >= start)
+    assert not without["days_since_first_sale"].equals(whole["days_since_first_sale"])
+
+
 def test_encodings_follow_sorted_catalog_values_and_are_stable_across_calls():
     daily = make_panel(n_days=250)
     full = features(daily)
@@ -397,7 +417,7 @@ def test_feature_parts_built_in_blocks_of_series_equal_one_pass_over_the_panel(
     assert all(c.passed for c in result.get_asset_check_evaluations())
     directory = tmp_path / "tables" / "demand_features" / "store_item_day"
     parts = sorted(p.name for p in directory.glob("*.parquet"))
-    assert parts == [f"S{s}-{k:03d}.parquet" for s in (0, 1) for k in range(3)]
+    assert parts == [f"20240101-S{s}-{k:03d}.parquet" for s in (0, 1) for k in range(3)]
     table = pl.concat([pl.read_parquet(directory / p) for p in parts])
     assert_frame_equal(
         table.with_columns(pl.col("store_id", "item_id").cast(pl.String)),
@@ -407,6 +427,128 @@ def test_feature_parts_built_in_blocks_of_series_equal_one_pass_over_the_panel(
     assert materialization.metadata["dagster/row_count"].value == table.height
     newest = daily.filter(pl.col("units").is_not_null())["date"].max()
     assert materialization.metadata["data_as_of"].value == str(newest)
+
+
+FEATURES_SELECTION = 'key:"demand/features/store_item_day"'
+
+
+def _build_features(defs: dg.Definitions, *, passed: bool = True) -> dict:
+    """One features run; its materialization metadata (values unwrapped). A failed contract
+    fails the run (the check blocks), after the table was written."""
+    result = materialize_days(defs, dg.DagsterInstance.ephemeral(), day(0), day(0),
+                              selection=FEATURES_SELECTION)  # fmt: skip
+    assert result.success is passed
+    assert all(c.passed for c in result.get_asset_check_evaluations()) is passed
+    (materialization,) = result.asset_materializations_for_node("demand__features__store_item_day")
+    return {
+        "version": materialization.tags["dagster/data_version"],
+        **{k: getattr(v, "value", v) for k, v in materialization.metadata.items()},
+    }
+
+
+def _features_table(path) -> pl.DataFrame:
+    directory = path / "tables" / "demand_features" / "store_item_day"
+    table = pl.read_parquet(directory / "*.parquet")
+    return table.with_columns(pl.col("store_id", "item_id").cast(pl.String)).sort(GRAIN)
+
+
+def _full_build(daily: pl.DataFrame, last: date) -> pl.DataFrame:
+    return features(daily.filter(pl.col("date") <= last), stores=daily.select("store_id"))
+
+
+def _correct(path, daily: pl.DataFrame, when: date) -> None:
+    """Re-harmonized sales of one day with other units (a late correction)."""
+    fixed = _sales_lines(daily.filter(date=when).with_columns(units=pl.col("units") + 5))
+    with duckdb.connect(str(path / "warehouse.duckdb")) as conn:
+        replace_partitions(conn, "demand_harmonized.sales", fixed, partition_column="date",
+                           first=when, last=when)  # fmt: skip
+
+
+def test_landing_days_recompute_only_the_newest_days_and_equal_a_full_build(tmp_path):
+    # a series quiet over the segment boundary comes back: its missing days must appear too
+    daily = make_panel(n_days=450).filter(
+        ~((pl.col("store_id") == "S0") & (pl.col("item_id") == "I1")
+          & pl.col("date").is_between(day(425), day(431)))
+    )  # fmt: skip
+    defs = _warehouse(tmp_path, daily)
+    _materialize_daily(defs, day(0), day(429))
+    first = _build_features(defs)
+    assert first["increment"].startswith("first build")
+    assert first["dagster/row_count"] == _full_build(daily, day(429)).height
+    _materialize_daily(defs, day(430), day(434))  # day 0..429 is closed: a new segment starts
+    second = _build_features(defs)
+    _materialize_daily(defs, day(435), day(439))  # the new segment is open: it grows
+    third = _build_features(defs)
+    assert second["recomputed_from"] == third["recomputed_from"] == str(day(430))
+    assert third["segments"] == 2
+    # the first segment is kept as built: the run wrote the rest (10 days, plus missing days
+    # before day 430 of series that were quiet then, S0/I1's five among them)
+    assert third["rows_written"] == third["dagster/row_count"] - first["dagster/row_count"]
+    assert 6 * 10 + 5 <= third["rows_written"] < 6 * 10 + 5 + 6
+    assert_frame_equal(_features_table(tmp_path), _full_build(daily, day(439)), check_exact=True)
+    assert third["dagster/row_count"] == _features_table(tmp_path).height
+
+
+def test_nothing_changed_recomputes_nothing_and_keeps_the_data_version(tmp_path):
+    daily = make_panel(n_days=40)
+    defs = _warehouse(tmp_path, daily)
+    _materialize_daily(defs, day(0), day(39))
+    first = _build_features(defs)
+    again = _build_features(defs)
+    assert again["recomputed_from"] == "nothing"
+    assert again["rows_written"] == 0
+    assert again["version"] == first["version"]
+    assert again["dagster/row_count"] == first["dagster/row_count"]
+    assert again["dagster/column_schema"] == first["dagster/column_schema"]
+
+
+@pytest.mark.parametrize(
+    ("corrected", "recomputed_from"),
+    [(day(432), str(day(430))), (day(100), "the first day")],  # open segment / closed history
+)
+def test_a_corrected_day_recomputes_from_its_segment_and_equals_a_full_build(
+    tmp_path, corrected, recomputed_from
+):
+    daily = make_panel(n_days=435)
+    defs = _warehouse(tmp_path, daily)
+    _materialize_daily(defs, day(0), day(429))
+    _build_features(defs)
+    _materialize_daily(defs, day(430), day(434))
+    _build_features(defs)
+    _correct(tmp_path, daily, corrected)
+    _materialize_daily(defs, corrected, corrected)
+    meta = _build_features(defs)
+    assert meta["recomputed_from"] == recomputed_from
+    assert str(corrected) in meta["increment"]
+    fixed = daily.with_columns(
+        units=pl.when(pl.col("date") == corrected).then(pl.col("units") + 5).otherwise("units")
+    )
+    assert_frame_equal(_features_table(tmp_path), _full_build(fixed, day(434)), check_exact=True)
+
+
+def test_a_catalog_change_or_a_failed_check_rebuilds_everything(tmp_path, monkeypatch):
+    daily = make_panel(n_days=60)
+    defs = _warehouse(tmp_path, daily)
+    _materialize_daily(defs, day(0), day(59))
+    _build_features(defs)
+    with duckdb.connect(str(tmp_path / "warehouse.duckdb")) as conn:  # a launch: new item
+        launch = pl.DataFrame({"item_id": ["I3"], "category": ["Garden"], "department": ["G9"]})
+        replace_table(conn, "demand_harmonized.products", pl.concat([PRODUCTS, launch]))
+    meta = _build_features(defs)
+    assert meta["increment"] == "feature rules or catalog changed: full rebuild"
+    assert meta["rows_written"] == meta["dagster/row_count"]
+
+    strict = features_schema().update_column("units", checks=[pa.Check.le(0)])
+    monkeypatch.setattr(features_module, "features_schema", lambda: strict)
+    _materialize_daily(defs, day(59), day(59))  # same data again: nothing to recompute
+    assert _build_features(defs)["recomputed_from"] == "nothing"
+    _correct(tmp_path, daily, day(58))
+    _materialize_daily(defs, day(58), day(58))
+    failed = _build_features(defs, passed=False)  # the new segment fails its contract
+    monkeypatch.undo()
+    retried = _build_features(defs)  # same inputs, but a failed segment is never kept
+    assert "failed its check" in retried["increment"]
+    assert retried["rows_written"] >= failed["rows_written"]
 
 
 def test_features_contract_fails_a_duplicated_or_out_of_order_day():

@@ -21,6 +21,7 @@ __all__ = [
     "WINDOWS",
     "build_features",
     "features_schema",
+    "first_sales",
     "holiday_calendar",
     "store_item_day",
 ]
@@ -36,6 +37,7 @@ from intel_platform.demand.features.build import (
     TARGET,
     WINDOWS,
     build_features,
+    first_sales,
     holiday_calendar,
 )
 from intel_platform.demand.features.table import (

@@ -31,6 +31,7 @@ __all__ = [
     "TARGET",
     "WINDOWS",
     "build_features",
+    "first_sales",
     "holiday_calendar",
 ]
 
@@ -112,6 +113,7 @@ def build_features(
     *,
     stores: pl.LazyFrame | pl.DataFrame | None = None,
     holidays_country: str = "US",
+    first_sales: pl.DataFrame | None = None,
 ) -> pl.LazyFrame:
     """Training and serving features at the store x item x day grain, on a complete date grid.
 
@@ -120,12 +122,14 @@ def build_features(
     ``units`` may be integer or float (the recursive forecaster feeds back predictions).
     Encodings are positions in the sorted catalog values (``products``; ``stores`` for stores,
     else the stores present in ``daily``), so codes are stable across calls on the same catalog;
-    an id missing from the catalog gets a null code. Output: the grain, ``units`` (target,
-    null on a missing day), then ``FEATURE_COLUMNS``.
+    an id missing from the catalog gets a null code. ``first_sales`` (``first_sales()`` of
+    history that ``daily`` may not reach back to) wins over the first sale ``daily`` shows, so
+    a window of history gets the whole history's days since first sale. Output: the grain,
+    ``units`` (target, null on a missing day), then ``FEATURE_COLUMNS``.
     """
     calendar, day_index, store_ids = _context(daily, stores, holidays_country)
     features = _history_features(
-        daily
+        daily, first_sales
     ).select(  # then the same-day features
         *GRAIN,
         TARGET,
@@ -158,13 +162,27 @@ def _context(
     return holiday_calendar(lo, hi, country), day_index, store_frame["store_id"]
 
 
-def _history_features(daily: pl.LazyFrame) -> pl.LazyFrame:
+def first_sales(daily: pl.LazyFrame | pl.DataFrame) -> pl.DataFrame:
+    """First day with units > 0 per (store_id, item_id), ids as strings: what ``build_features``
+    needs from history older than the rows it is given."""
+    sold = daily.lazy().filter(pl.col(TARGET) > 0)
+    return (
+        sold.group_by(pl.col("store_id", "item_id").cast(pl.String))
+        .agg(first_sale=pl.col("date").min())
+        .collect()
+    )
+
+
+def _history_features(daily: pl.LazyFrame, earlier: pl.DataFrame | None) -> pl.LazyFrame:
     """Features that read other days (lags, windows, price change, days since first sale),
     computed on the padded grid; the padding rows are dropped right after."""
+    first_sale = _first_sale_day()
+    if earlier is not None and earlier.height:
+        first_sale = pl.coalesce(_known_first_sale(earlier), first_sale)
     return (
         _padded_grid(daily)
         .with_columns(_cs_s=(pl.col(TARGET) > 0).fill_null(False).cast(pl.Int32).cum_sum())
-        .with_columns(_first_sale=_first_sale_day())
+        .with_columns(_first_sale=first_sale)
         .select(
             *GRAIN,
             TARGET,
@@ -287,6 +305,22 @@ def _first_sale_day() -> pl.Expr:
         pl.col("_sid").gather(at) == pl.col("_sid").filter("_first")
     )
     return pl.when(own).then(_D.gather(at)).gather(pl.col("_sid") - 1)
+
+
+def _known_first_sale(first_sales: pl.DataFrame) -> pl.Expr:
+    """Day (as Int32) of each series' first sale in ``first_sales``, on every row of the series;
+    null for a series it does not list. Looked up once per series, then gathered by series."""
+    key = pl.concat_str(
+        pl.col("store_id").filter("_first").cast(pl.String),
+        pl.col("item_id").filter("_first").cast(pl.String),
+        separator="\x1f",
+    )
+    known = first_sales.select(
+        key=pl.concat_str(pl.col("store_id", "item_id").cast(pl.String), separator="\x1f"),
+        day=pl.col("first_sale").cast(pl.Int32),
+    )
+    day = key.replace_strict(known["key"], known["day"], default=None, return_dtype=pl.Int32)
+    return day.gather(pl.col("_sid") - 1)
 
 
 def _code_exprs(products: pl.DataFrame, store_ids: pl.Series) -> list[pl.Expr]:
