@@ -24,7 +24,7 @@ from pathlib import Path
 import numpy as np
 import polars as pl
 
-from intel_platform.demand.features import build_features
+from intel_platform.demand.features import build_features, catalog_codes
 
 START = date(2011, 1, 29)  # M5's first day
 CATEGORIES = ("Electronics", "Grocery", "Household", "Hobbies", "Apparel")
@@ -97,11 +97,12 @@ def run(daily: pl.DataFrame, products: pl.DataFrame, mode: str) -> tuple[int, fl
         sizes = [(b.height, b.estimated_size()) for b in batches]
         return sum(h for h, _ in sizes), sum(z for _, z in sizes) / 2**30
     stores = daily.select(pl.col("store_id").unique().cast(pl.String))
+    codes = catalog_codes(products, stores)
     rows, size = 0, 0.0
     with tempfile.TemporaryDirectory() as scratch:
         for store in stores["store_id"]:
             part = daily.lazy().filter(pl.col("store_id") == store)
-            out = build_features(part, products, stores=stores).collect(engine="streaming")
+            out = build_features(part, products, codes=codes).collect(engine="streaming")
             if mode == "write":
                 out.write_parquet(Path(scratch) / f"{store}.parquet")
             rows, size = rows + out.height, size + out.estimated_size() / 2**30

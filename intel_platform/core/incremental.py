@@ -9,14 +9,16 @@ most that many days instead of the whole history; a correction deep in history r
 the start of the segment holding it.
 
 What changed is read from per-day fingerprints of the input (row count and an order-free hash
-of the rows), kept in the table's manifest beside the segments. A new signature (the feature
-rules or the catalog they encode) rebuilds everything, and a segment whose contract check
-failed is always recomputed, so a bad segment never survives by being kept.
+of the rows), kept in the table's manifest beside the segments, and from the ``context`` the
+rows were built with (per key, e.g. an item's category): a key whose context changed has its
+rows recomputed from the key's first day, which the caller looks up. A new signature (the
+feature rules) rebuilds everything, and a segment whose contract check failed is always
+recomputed, so a bad segment never survives by being kept.
 """
 
 import json
 from collections.abc import Iterable, Mapping
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from datetime import date, timedelta
 from pathlib import Path
 
@@ -47,6 +49,7 @@ class Manifest:
     signature: str
     inputs: Mapping[date, str]
     segments: tuple[Segment, ...] = ()
+    context: Mapping[str, str] = field(default_factory=dict)
 
     @property
     def rows(self) -> int:
@@ -61,6 +64,7 @@ class Manifest:
                     {**asdict(s), "first": s.first.isoformat(), "last": s.last.isoformat()}
                     for s in self.segments
                 ],
+                "context": dict(sorted(self.context.items())),
             },
             indent=1,
         )
@@ -79,7 +83,15 @@ class Manifest:
             for s in raw["segments"]
         )
         inputs = {date.fromisoformat(day): str(p) for day, p in raw["inputs"].items()}
-        return cls(signature=str(raw["signature"]), inputs=inputs, segments=segments)
+        context = {str(key): str(value) for key, value in raw["context"].items()}
+        return cls(str(raw["signature"]), inputs, segments, context)
+
+    def changed_keys(self, context: Mapping[str, str]) -> set[str]:
+        """Keys whose context differs from the one the table was built with, or is new/gone."""
+        before = self.context
+        return {
+            key for key in before.keys() | context.keys() if before.get(key) != context.get(key)
+        }
 
 
 def read_manifest(directory: Path) -> Manifest | None:
@@ -103,26 +115,33 @@ class Plan:
 
 
 def plan(
-    previous: Manifest | None, signature: str, inputs: Mapping[date, str], open_days: int
+    previous: Manifest | None,
+    signature: str,
+    inputs: Mapping[date, str],
+    open_days: int,
+    recoded_from: date | None = None,
 ) -> Plan:
-    """The least recomputation that gives the same table as a full rebuild."""
+    """The least recomputation that gives the same table as a full rebuild. ``recoded_from``:
+    the first day of the rows whose context changed (``Manifest.changed_keys``)."""
     if previous is None:
         return Plan(True, None, (), "first build (no manifest): full build")
     if previous.signature != signature:
-        return Plan(True, None, (), "feature rules or catalog changed: full rebuild")
+        return Plan(True, None, (), "the feature rules changed: full rebuild")
     changed = _changed_days(previous.inputs, inputs)
     failed = [segment.first for segment in previous.segments if not segment.passed]
-    if not changed and not failed:
+    recoded = [recoded_from] if recoded_from else []
+    if not changed and not failed and not recoded:
         return Plan(False, None, previous.segments, "inputs unchanged since the last build")
-    first_change = min([*changed, *failed])
+    first_change = min([*changed, *failed, *recoded])
     keep = tuple(segment for segment in previous.segments if segment.last < first_change)
     newest_open = keep == previous.segments and keep and keep[-1].days < open_days
     if newest_open:
         keep = keep[:-1]  # the open segment grows instead of a new one starting
     start = keep[-1].last + timedelta(days=1) if keep else None
-    what = f"{len(changed)} input day(s) changed from {min(changed)}" if changed else ""
-    if failed:
-        what = "; ".join(filter(None, [what, f"segment from {min(failed)} failed its check"]))
+    what = [f"{len(changed)} input day(s) changed from {min(changed)}"] if changed else []
+    what += [f"rows recoded from {recoded_from}"] if recoded else []
+    what += [f"segment from {min(failed)} failed its check"] if failed else []
+    what = "; ".join(what)
     where = f"recomputing from {start}" if start else "recomputing everything"
     return Plan(True, start, keep, f"{what}: {where}")
 

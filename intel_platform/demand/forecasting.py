@@ -35,6 +35,7 @@ from intel_platform.demand.features import (
     MIN_HISTORY_DAYS,
     TARGET,
     build_features,
+    catalog_codes,
     first_sales,
 )
 
@@ -111,7 +112,7 @@ def recursive_forecast(
     predict: Predict,
     horizon: int = HORIZON,
     *,
-    stores: pl.DataFrame | None = None,
+    codes: pl.DataFrame | None = None,
     holidays_country: str = "US",
 ) -> pl.DataFrame:
     """Forecast origin + 1 .. origin + horizon, one day at a time, feeding p50 back as units.
@@ -121,14 +122,16 @@ def recursive_forecast(
     forecast; any units it carries are ignored. Each step builds features on the last
     ``TAIL_DAYS`` of history plus the forecast days so far (bounded work per step); the only
     feature that needs more, days since first sale, is taken from the full history. Closed days
-    (is_open false) are forecast as 0. ``stores`` fixes the store encoding (default: the stores
-    in ``history``, as in training on the same daily table).
+    (is_open false) are forecast as 0. ``codes`` is the codebook the model was trained with
+    (default: a fresh one of ``products`` and the stores in ``history``, as training on the
+    same daily table gets).
 
     Output: store_id, item_id, date, horizon, p50 (plus p10/p90 or other pNN if ``predict``
     returns them, sorted across levels and clipped at 0), sorted by the grain.
     """
     origin = history["date"].max()
-    stores = stores if stores is not None else history.select("store_id").unique()
+    if codes is None:
+        codes = catalog_codes(products, history["store_id"].unique().cast(pl.String))
     rows = _forecast_rows(history, future, origin, horizon)
     units = rows[TARGET].to_numpy(writable=True)
     days = rows["date"].to_numpy()
@@ -140,7 +143,7 @@ def recursive_forecast(
         features = build_features(
             known.lazy().filter(pl.col("date") <= day),
             products,
-            stores=stores,
+            codes=codes,
             holidays_country=holidays_country,
             first_sales=sold,
         )

@@ -22,7 +22,7 @@ from intel_platform.core.warehouse import (
 )
 from intel_platform.demand.charts import chart_panels, markdown_image, render_png
 from intel_platform.demand.contracts import ForecastModel
-from intel_platform.demand.features import GRAIN, MIN_HISTORY_DAYS
+from intel_platform.demand.features import GRAIN, MIN_HISTORY_DAYS, read_codes
 from intel_platform.demand.forecasting import COVARIATES, recursive_forecast
 from intel_platform.demand.models import EXPERIMENT, LIGHTGBM_MODEL, data_as_of, read_features
 from intel_platform.demand.training import cold_start_fallback, contributions
@@ -139,7 +139,7 @@ def store_item_daily(
                             columns=[*GRAIN, "units", *COVARIATES])  # fmt: skip
     with warehouse.get_connection() as conn:
         products = read_table(conn, "demand_harmonized.products")
-        stores = read_table(conn, "demand_harmonized.stores", ["store_id"])
+        codes = read_codes(conn)  # the codes the champion was trained on
         plan = (
             read_table(conn, table_name(PLAN_KEY))
             if table_exists(conn, table_name(PLAN_KEY))
@@ -149,7 +149,7 @@ def store_item_daily(
         history, horizon=config.horizon, active_days=config.active_days, plan=plan
     )
     forecast = recursive_forecast(
-        history, future, products, model.predict, config.horizon, stores=stores
+        history, future, products, model.predict, config.horizon, codes=codes
     )
     newest = read_features(home, since=last).filter(pl.col("units").is_not_null())
     forecast = _finish(

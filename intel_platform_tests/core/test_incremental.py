@@ -1,3 +1,4 @@
+from dataclasses import replace
 from datetime import date, timedelta
 
 import duckdb
@@ -87,8 +88,23 @@ def test_a_segment_that_failed_its_check_is_never_kept():
     assert "segment from 2024-04-10 failed its check" in step.reason
 
 
+def test_recoded_rows_recompute_from_their_first_day():
+    previous = manifest((0, 99), (100, 127), (128, 130), n_days=131)
+    step = plan(previous, "sig", inputs(131), OPEN_DAYS, recoded_from=day(129))
+    assert (step.start, step.keep) == (day(128), previous.segments[:2])
+    assert "rows recoded from 2024-05-09" in step.reason
+
+
+def test_changed_keys_are_the_new_gone_and_different_ones():
+    previous = Manifest("sig", {}, context={"item:a": "x", "item:b": "y", "store:s": ""})
+    now = {"item:a": "x", "item:b": "z", "item:c": "x"}
+    assert previous.changed_keys(now) == {"item:b", "item:c", "store:s"}
+
+
 def test_manifest_round_trips_through_its_file_and_a_bad_file_reads_as_none(tmp_path):
-    original = manifest((0, 99), (100, 104), n_days=105, failed=100)
+    original = replace(
+        manifest((0, 99), (100, 104), n_days=105, failed=100), context={"item:a": "Toys|T1"}
+    )
     (tmp_path / MANIFEST).write_text(original.to_json())
     assert read_manifest(tmp_path) == original
     assert read_manifest(tmp_path / "missing") is None

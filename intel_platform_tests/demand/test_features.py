@@ -20,6 +20,7 @@ from intel_platform.demand.features import (
     GRAIN,
     MIN_HISTORY_DAYS,
     build_features,
+    catalog_codes,
     features_schema,
     first_sales,
     holiday_calendar,
@@ -71,7 +72,10 @@ def close(got: float | None, expected: float | None) -> bool:
     return got == pytest.approx(expected, rel=1e-5, abs=1e-6)
 
 
-def features(daily: pl.DataFrame, **kwargs) -> pl.DataFrame:
+def features(daily: pl.DataFrame, stores: pl.DataFrame | None = None, **kwargs) -> pl.DataFrame:
+    """Features of ``daily``; ``stores`` fixes the store codes (default: the stores present)."""
+    if stores is not None:
+        kwargs["codes"] = catalog_codes(PRODUCTS, stores)
     return build_features(daily.lazy(), PRODUCTS, **kwargs).collect()
 
 
@@ -526,29 +530,77 @@ def test_a_corrected_day_recomputes_from_its_segment_and_equals_a_full_build(
     assert_frame_equal(_features_table(tmp_path), _full_build(fixed, day(434)), check_exact=True)
 
 
-def test_a_catalog_change_or_a_failed_check_rebuilds_everything(tmp_path, monkeypatch):
+def _replace_products(path, products: pl.DataFrame) -> None:
+    with duckdb.connect(str(path / "warehouse.duckdb")) as conn:
+        replace_table(conn, "demand_harmonized.products", products)
+
+
+def test_catalog_changes_keep_every_code_and_recompute_only_what_they_touch(tmp_path):
+    daily = make_panel(n_days=60)
+    stores = daily.select("store_id").unique()
+    defs = _warehouse(tmp_path, daily)
+    _materialize_daily(defs, day(0), day(59))
+    _build_features(defs)
+    # a launch that sorts before every item, no sales yet: no row changes, no code moves
+    launch = pl.DataFrame({"item_id": ["A0"], "category": ["Apparel"], "department": ["A1"]})
+    catalog = pl.concat([PRODUCTS, launch])
+    _replace_products(tmp_path, catalog)
+    assert _build_features(defs)["recomputed_from"] == "nothing"
+    # I1 moves to Hobbies: its rows change from its first day (here: the whole table)
+    moved = catalog.with_columns(
+        category=pl.when(pl.col("item_id") == "I1").then(pl.lit("Hobbies")).otherwise("category")
+    )
+    _replace_products(tmp_path, moved)
+    meta = _build_features(defs)
+    assert f"rows recoded from {daily['date'].min()}" in meta["increment"]
+    codes = catalog_codes(moved, stores, catalog_codes(PRODUCTS, stores))
+    expected = build_features(daily.lazy(), moved, codes=codes).collect()
+    assert_frame_equal(_features_table(tmp_path), expected, check_exact=True)
+    items = _features_table(tmp_path).select("item_id", "item_code", "category_code").unique()
+    assert sorted(items.rows()) == [("I0", 0, 0), ("I1", 1, 1), ("I2", 2, 1)]  # A0 got code 3
+
+
+def test_codes_of_known_values_never_change_and_new_values_get_the_next_codes():
+    stores = pl.DataFrame({"store_id": ["S1", "S0"]})
+    first = catalog_codes(PRODUCTS, stores)
+    assert first.filter(field="item_id").rows() == [("item_id", "I0", 0), ("item_id", "I1", 1),
+                                                   ("item_id", "I2", 2)]  # fmt: skip
+    grown = pl.concat([PRODUCTS.filter(pl.col("item_id") != "I1"),
+                       pl.DataFrame({"item_id": ["B", "A"], "category": ["Toys", "Apparel"],
+                                     "department": ["T1", "A1"]})])  # fmt: skip
+    later = catalog_codes(grown, pl.DataFrame({"store_id": ["S2"]}), first)
+    assert (
+        later.join(first, on=["field", "value"])
+        .filter(pl.col("code") != pl.col("code_right"))
+        .is_empty()
+    )  # I1 left the catalog and keeps its code: codes are never reused
+    new = later.join(first, on=["field", "value"], how="anti").sort("field", "code")
+    assert new.rows() == [
+        ("category", "Apparel", 2), ("category", "Toys", 3),
+        ("department", "A1", 3), ("department", "T1", 4),
+        ("item_id", "A", 3), ("item_id", "B", 4),
+        ("store_id", "S2", 2),
+    ]  # fmt: skip
+
+
+def test_a_segment_that_failed_its_contract_is_rebuilt_even_when_nothing_changed(
+    tmp_path, monkeypatch
+):
     daily = make_panel(n_days=60)
     defs = _warehouse(tmp_path, daily)
     _materialize_daily(defs, day(0), day(59))
     _build_features(defs)
-    with duckdb.connect(str(tmp_path / "warehouse.duckdb")) as conn:  # a launch: new item
-        launch = pl.DataFrame({"item_id": ["I3"], "category": ["Garden"], "department": ["G9"]})
-        replace_table(conn, "demand_harmonized.products", pl.concat([PRODUCTS, launch]))
-    meta = _build_features(defs)
-    assert meta["increment"] == "feature rules or catalog changed: full rebuild"
-    assert meta["rows_written"] == meta["dagster/row_count"]
-
     strict = features_schema().update_column("units", checks=[pa.Check.le(0)])
     monkeypatch.setattr(features_module, "features_schema", lambda: strict)
-    _materialize_daily(defs, day(59), day(59))  # same data again: nothing to recompute
-    assert _build_features(defs)["recomputed_from"] == "nothing"
+    assert _build_features(defs)["recomputed_from"] == "nothing"  # nothing new to check
     _correct(tmp_path, daily, day(58))
     _materialize_daily(defs, day(58), day(58))
-    failed = _build_features(defs, passed=False)  # the new segment fails its contract
+    failed = _build_features(defs, passed=False)  # the rebuilt segment fails its contract
+    assert failed["rows_written"] > 0
     monkeypatch.undo()
     retried = _build_features(defs)  # same inputs, but a failed segment is never kept
     assert "failed its check" in retried["increment"]
-    assert retried["rows_written"] >= failed["rows_written"]
+    assert retried["rows_written"] == failed["rows_written"]
 
 
 def test_features_contract_fails_a_duplicated_or_out_of_order_day():

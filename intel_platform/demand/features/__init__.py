@@ -20,7 +20,9 @@ __all__ = [
     "TARGET",
     "WINDOWS",
     "build_features",
+    "catalog_codes",
     "features_schema",
+    "read_codes",
     "first_sales",
     "holiday_calendar",
     "store_item_day",
@@ -40,10 +42,12 @@ from intel_platform.demand.features.build import (
     first_sales,
     holiday_calendar,
 )
+from intel_platform.demand.features.codes import catalog_codes
 from intel_platform.demand.features.table import (
     CHECKS,
     DAILY_KEY,
     KEY,
     features_schema,
+    read_codes,
     store_item_day,
 )

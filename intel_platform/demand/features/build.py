@@ -35,12 +35,13 @@ __all__ = [
     "holiday_calendar",
 ]
 
-from collections.abc import Iterable
 from datetime import date
 from functools import lru_cache
 
 import holidays
 import polars as pl
+
+from intel_platform.demand.features.codes import catalog_codes, field_enum
 
 GRAIN = ("store_id", "item_id", "date")
 TARGET = "units"
@@ -71,6 +72,7 @@ FEATURE_COLUMNS = (
     *CATEGORICAL_FEATURES,
 )
 
+_CATALOG = ("item_id", "category", "department")
 _PRICE_SCALE = 1000  # prices averaged as integer mills: exact, so history length cannot matter
 # Empty days put before each series: a window of <= _PAD days can never reach the previous one.
 _PAD = max(*WINDOWS, PRICE_WINDOW)
@@ -111,7 +113,7 @@ def build_features(
     daily: pl.LazyFrame,
     products: pl.LazyFrame | pl.DataFrame,
     *,
-    stores: pl.LazyFrame | pl.DataFrame | None = None,
+    codes: pl.DataFrame | None = None,
     holidays_country: str = "US",
     first_sales: pl.DataFrame | None = None,
 ) -> pl.LazyFrame:
@@ -120,14 +122,17 @@ def build_features(
     ``daily`` must be ``daily_demand``'s contract: unique and sorted by (store_id, item_id,
     date); sorting 59 M rows would cost more than the features, so it is not redone here.
     ``units`` may be integer or float (the recursive forecaster feeds back predictions).
-    Encodings are positions in the sorted catalog values (``products``; ``stores`` for stores,
-    else the stores present in ``daily``), so codes are stable across calls on the same catalog;
-    an id missing from the catalog gets a null code. ``first_sales`` (``first_sales()`` of
-    history that ``daily`` may not reach back to) wins over the first sale ``daily`` shows, so
-    a window of history gets the whole history's days since first sale. Output: the grain,
-    ``units`` (target, null on a missing day), then ``FEATURE_COLUMNS``.
+    Encodings come from ``codes`` (``codes.catalog_codes``: the feature table's codebook, so
+    the codes a model was trained on); without it, from a fresh codebook of ``products`` and
+    the stores in ``daily``. A value missing from the codebook gets a null code.
+    ``first_sales`` (``first_sales()`` of history that ``daily`` may not reach back to) wins
+    over the first sale ``daily`` shows, so a window of history gets the whole history's days
+    since first sale. Output: the grain, ``units`` (target, null on a missing day), then
+    ``FEATURE_COLUMNS``.
     """
-    calendar, day_index, store_ids = _context(daily, stores, holidays_country)
+    calendar, day_index, store_ids = _context(daily, holidays_country)
+    products = products.lazy().collect()
+    codes = catalog_codes(products, store_ids) if codes is None else codes
     features = _history_features(
         daily, first_sales
     ).select(  # then the same-day features
@@ -138,21 +143,18 @@ def build_features(
         pl.col("is_open").cast(pl.Int8),
         *(pl.lit(calendar[c]).gather(day_index).alias(c) for c in CALENDAR_FEATURES),
         "days_since_first_sale",
-        *_code_exprs(products.lazy().collect(), store_ids),
+        *_code_exprs(codes, products),
     )
     if calendar.is_empty():  # the streaming engine panics on an empty exploded frame
         return pl.LazyFrame(schema=features.collect_schema())
     return features
 
 
-def _context(
-    daily: pl.LazyFrame, stores: pl.LazyFrame | pl.DataFrame | None, country: str
-) -> tuple[pl.DataFrame, pl.Expr, pl.Series]:
+def _context(daily: pl.LazyFrame, country: str) -> tuple[pl.DataFrame, pl.Expr, pl.Series]:
     """The small tables the row pass gathers from: calendar of the covered days (with the
-    row-to-calendar index) and the store ids that define store codes. One cheap pre-pass."""
+    row-to-calendar index) and the store ids present (a fresh codebook's stores). One cheap
+    pre-pass."""
     store_ids = daily.select(pl.col("store_id").unique().cast(pl.String))
-    if stores is not None:
-        store_ids = stores.lazy().select(pl.col("store_id").cast(pl.String))
     bounds = daily.select(lo=pl.col("date").min(), hi=pl.col("date").max())
     lohi, store_frame = pl.collect_all([bounds, store_ids])
     lo, hi = lohi.row(0)
@@ -323,25 +325,29 @@ def _known_first_sale(first_sales: pl.DataFrame) -> pl.Expr:
     return day.gather(pl.col("_sid") - 1)
 
 
-def _code_exprs(products: pl.DataFrame, store_ids: pl.Series) -> list[pl.Expr]:
-    """Integer codes = positions in the sorted catalog values (stable for a given catalog).
+def _code_exprs(codes: pl.DataFrame, products: pl.DataFrame) -> list[pl.Expr]:
+    """Store, item, category and department codes from the codebook.
 
     Store and item are encoded once per series and gathered back by series number; category
-    and department are looked up per item code in a small array. Nothing joins 59 M rows."""
+    and department are looked up per item code in a small array (the item's values in the
+    current catalog). Nothing joins 59 M rows."""
     catalog = (
-        products.select(pl.col("item_id", "category", "department").cast(pl.String))
+        products.select(pl.col(*_CATALOG).cast(pl.String))
         .filter(pl.col("item_id").is_not_null())
         .unique("item_id", keep="first", maintain_order=True)
-        .sort("item_id")
     )
     per_series = pl.col("_sid") - 1
-    store_enum, item_enum = _enum(store_ids), _enum(catalog["item_id"])
+    store_enum, item_enum = field_enum(codes, "store_id"), field_enum(codes, "item_id")
     store = pl.col("store_id").filter("_first").cast(pl.String).cast(store_enum, strict=False)
     item = pl.col("item_id").filter("_first").cast(pl.String).cast(item_enum, strict=False)
     item_code = item.to_physical().cast(pl.Int32).gather(per_series)
-    by_item = catalog.select(
-        pl.col(c).cast(_enum(catalog[c])).to_physical().cast(pl.Int16)
-        for c in ("category", "department")
+    by_item = (
+        pl.DataFrame({"item_id": item_enum.categories})
+        .join(catalog, on="item_id", how="left", maintain_order="left")
+        .select(
+            pl.col(c).cast(field_enum(codes, c), strict=False).to_physical().cast(pl.Int16)
+            for c in ("category", "department")
+        )
     )
     return [
         store.to_physical().cast(pl.Int16).gather(per_series).alias("store_code"),
@@ -349,8 +355,3 @@ def _code_exprs(products: pl.DataFrame, store_ids: pl.Series) -> list[pl.Expr]:
         pl.lit(by_item["category"]).gather(item_code).alias("category_code"),
         pl.lit(by_item["department"]).gather(item_code).alias("department_code"),
     ]
-
-
-def _enum(values: Iterable[str | None]) -> pl.Enum:
-    """Enum of the sorted distinct non-null values: its physical codes are the encodings."""
-    return pl.Enum(sorted({str(v) for v in values if v is not None}))

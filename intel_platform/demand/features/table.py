@@ -7,7 +7,15 @@ run recomputes only the days from the first changed input day on, reading the
 ``MIN_HISTORY_DAYS`` before them, and keeps the older segments. A landing day at the M5 shape
 costs seconds instead of a full rebuild."""
 
-__all__ = ["CHECKS", "DAILY_KEY", "KEY", "features_schema", "store_item_day"]
+__all__ = [
+    "CHECKS",
+    "CODES_TABLE",
+    "DAILY_KEY",
+    "KEY",
+    "features_schema",
+    "read_codes",
+    "store_item_day",
+]
 
 import hashlib
 import inspect
@@ -42,7 +50,7 @@ from intel_platform.core.parquet_tables import (
     table_dir,
 )
 from intel_platform.core.resources import ProjectHomeResource
-from intel_platform.core.warehouse import read_table, table_name
+from intel_platform.core.warehouse import read_table, replace_table, table_exists, table_name
 from intel_platform.demand.features import build
 from intel_platform.demand.features.build import (
     CALENDAR_FEATURES,
@@ -50,9 +58,11 @@ from intel_platform.demand.features.build import (
     TARGET,
     build_features,
 )
+from intel_platform.demand.features.codes import catalog_codes
 
 DAILY_KEY = dg.AssetKey(["demand", "harmonized", "daily_demand"])  # built in harmonized.py
 KEY = dg.AssetKey(["demand", "features", "store_item_day"])
+CODES_TABLE = "demand_features.codes"  # the codebook, kept in the warehouse beside the view
 _HARMONIZED = ["demand", "harmonized"]
 _COVARIATES = ("units", "price_per_unit", "promo", "is_open")
 _INPUT_COLUMNS = ("store_id", "item_id", *_COVARIATES)  # what a day's fingerprint hashes
@@ -171,27 +181,44 @@ def _with_store(block: pl.DataFrame, store: str) -> pl.DataFrame:
     )
 
 
+@dataclass(frozen=True)
+class _Catalog:
+    """The harmonized catalog and the codebook the features encode it with."""
+
+    products: pl.DataFrame
+    stores: pl.DataFrame
+    codes: pl.DataFrame
+
+    def context(self) -> dict[str, str]:
+        """What each store's and item's rows are built with (an item's category and department
+        give its codes), for the manifest: a changed entry recomputes that series' rows."""
+        items = self.products.select(pl.col("item_id", "category", "department").cast(pl.String))
+        items = items.filter(pl.col("item_id").is_not_null()).unique("item_id", keep="first")
+        return {
+            **{f"store:{store}": "" for store in self.stores["store_id"].cast(pl.String)},
+            **{f"item:{i}": f"{c}|{d}" for i, c, d in items.iter_rows()},
+        }
+
+
 def _feature_parts(
-    conn: duckdb.DuckDBPyConnection,
-    products: pl.DataFrame,
-    stores: pl.DataFrame,
-    start: date | None,
-    tally: _Tally,
+    conn: duckdb.DuckDBPyConnection, catalog: _Catalog, start: date | None, tally: _Tally
 ) -> Iterator[tuple[str, pl.DataFrame]]:
     """Feature parts of the days from ``start`` on (None: all days), store by store, a block of
     whole series at a time: a block is computed, checked and handed to the writer before the
     next one is read. Each block reads the ``MIN_HISTORY_DAYS`` before ``start`` and gets the
     first sales of the older history, so its rows equal a full rebuild's; codes come from the
-    whole catalog, so a block gets exactly the features the whole table would."""
+    codebook, so a block gets exactly the features the whole table would."""
     since, earlier = date.min, None
     if start is not None:
         since = start - timedelta(days=MIN_HISTORY_DAYS)
         earlier = _first_sales_before(conn, since)
     items = _item_enum(conn)
-    for store in sorted(stores["store_id"].to_list()):
+    for store in sorted(catalog.stores["store_id"].to_list()):
         known = None if earlier is None else earlier.filter(pl.col("store_id") == store)
         for k, block in enumerate(_store_blocks(conn, store, items, since, _ROWS_PER_PART)):
-            part = build_features(block.lazy(), products, stores=stores, first_sales=known)
+            part = build_features(
+                block.lazy(), catalog.products, codes=catalog.codes, first_sales=known
+            )
             if start is not None:
                 part = _new_rows(part, block, start)
             part = part.collect(engine="streaming")
@@ -239,14 +266,36 @@ def _memory_limit(conn: duckdb.DuckDBPyConnection, limit: str) -> Iterator[None]
         conn.execute(f"SET memory_limit = '{before}'")
 
 
-def _signature(products: pl.DataFrame, stores: pl.DataFrame) -> str:
-    """What every row depends on beyond the daily input: the feature rules (``build``'s source)
-    and the catalog the codes are positions in. A change rebuilds the whole table."""
-    digest = hashlib.sha256(inspect.getsource(build).encode())
-    catalog = products.select(pl.col("item_id", "category", "department").cast(pl.String))
-    for frame in (catalog.sort("item_id"), stores.select(pl.col("store_id").cast(pl.String))):
-        digest.update(frame.sort(pl.all()).write_csv().encode())
-    return digest.hexdigest()[:16]
+def _signature() -> str:
+    """What every row depends on beyond its inputs and catalog context: the feature rules
+    (``build``'s source). A change rebuilds the whole table."""
+    return hashlib.sha256(inspect.getsource(build).encode()).hexdigest()[:16]
+
+
+def read_codes(conn: duckdb.DuckDBPyConnection) -> pl.DataFrame | None:
+    """The codebook the feature table (and so every model trained on it) uses; None before the
+    first build. Forecasts encode with it, so a champion reads the codes it was trained on."""
+    return read_table(conn, CODES_TABLE) if table_exists(conn, CODES_TABLE) else None
+
+
+def _recoded_from(
+    conn: duckdb.DuckDBPyConnection, previous: Manifest | None, context: Mapping[str, str]
+) -> date | None:
+    """The first day of daily demand of the stores and items whose context changed since the
+    last build (a launch with earlier sales, a re-categorized item): their rows from that day
+    on get other codes. New series without rows yet change nothing."""
+    changed = previous.changed_keys(context) if previous else set()
+    keys = pl.DataFrame([key.split(":", 1) for key in changed], schema=["kind", "id"], orient="row")
+    if keys.is_empty():
+        return None
+    conn.register("_recoded", keys.to_arrow())
+    try:
+        return conn.execute(
+            f"SELECT min(d.date) FROM {table_name(DAILY_KEY)} d JOIN _recoded k "
+            "ON (k.kind = 'item' AND d.item_id = k.id) OR (k.kind = 'store' AND d.store_id = k.id)"
+        ).fetchone()[0]
+    finally:
+        conn.unregister("_recoded")
 
 
 def _rebuild(
@@ -254,7 +303,7 @@ def _rebuild(
     directory: Path,
     step: Plan,
     manifest: Manifest,
-    catalog: tuple[pl.DataFrame, pl.DataFrame],
+    catalog: _Catalog,
     tally: _Tally,
 ) -> Manifest:
     """Swap in a table of the kept segments (hard links) plus the recomputed days as one new
@@ -265,7 +314,7 @@ def _rebuild(
     with staged_table(directory) as table:
         table.keep(part for segment in step.keep for part in segment.parts)
         parts = []
-        for name, part in _feature_parts(conn, *catalog, step.start, tally):
+        for name, part in _feature_parts(conn, catalog, step.start, tally):
             table.write(f"{prefix}-{name}", part)
             parts.append(f"{prefix}-{name}.parquet")
         segments, last = step.keep, max(manifest.inputs, default=None)
@@ -291,14 +340,15 @@ def store_item_day(warehouse: DuckDBResource, project_home: ProjectHomeResource)
     directory = table_dir(project_home.home, KEY)
     tally = _Tally()
     with warehouse.get_connection() as conn, _memory_limit(conn, _DUCKDB_MEMORY):
-        products = read_table(conn, table_name([*_HARMONIZED, "products"]))
-        stores = read_table(conn, table_name([*_HARMONIZED, "stores"]), ["store_id"])
+        catalog = _read_catalog(conn)
         inputs = day_fingerprints(conn, table_name(DAILY_KEY), _INPUT_COLUMNS)
         previous = read_manifest(directory)
-        manifest = Manifest(_signature(products, stores), inputs)
-        step = plan(previous, manifest.signature, inputs, _OPEN_SEGMENT_DAYS)
+        manifest = Manifest(_signature(), inputs, context=catalog.context())
+        recoded = _recoded_from(conn, previous, manifest.context)
+        step = plan(previous, manifest.signature, inputs, _OPEN_SEGMENT_DAYS, recoded)
+        replace_table(conn, CODES_TABLE, catalog.codes)  # only grows: safe before the parts
         if step.recompute:
-            manifest = _rebuild(conn, directory, step, manifest, (products, stores), tally)
+            manifest = _rebuild(conn, directory, step, manifest, catalog, tally)
         else:
             manifest = replace(manifest, segments=step.keep)
         register_view(conn, table_name(KEY), directory)
@@ -314,6 +364,13 @@ def store_item_day(warehouse: DuckDBResource, project_home: ProjectHomeResource)
     )
     kept = CheckOutcome(observed={"rows_kept_checked_when_written": manifest.rows - tally.rows})
     yield CHECKS[0].result(tally.outcome.merge(kept))
+
+
+def _read_catalog(conn: duckdb.DuckDBPyConnection) -> _Catalog:
+    """Products, stores and the codebook grown by the values new to the catalog."""
+    products = read_table(conn, table_name([*_HARMONIZED, "products"]))
+    stores = read_table(conn, table_name([*_HARMONIZED, "stores"]), ["store_id"])
+    return _Catalog(products, stores, catalog_codes(products, stores, read_codes(conn)))
 
 
 def _data_as_of(conn: duckdb.DuckDBPyConnection) -> date | None:
