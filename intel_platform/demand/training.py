@@ -122,9 +122,19 @@ class DemandModel:
         return dict(zip(LEVELS, stacked, strict=True))
 
 
-def _matrix(frame: pl.DataFrame, features: tuple[str, ...]) -> np.ndarray:
-    """Float32 feature matrix (nulls become NaN, LightGBM's missing value)."""
-    return frame.select(pl.col(c).cast(pl.Float32) for c in features).to_numpy()
+def _matrix(
+    frame: pl.DataFrame, features: tuple[str, ...], rows: pl.Series | None = None
+) -> np.ndarray:
+    """Float32 feature matrix (nulls become NaN, LightGBM's missing value) of the ``rows``
+    mask (default: all rows). Filled one column at a time into a column-major array, which
+    LightGBM reads as is: no filtered copy of the frame and no second, transposed matrix
+    (at the M5 window that is two 1 GB copies fewer)."""
+    height = frame.height if rows is None else int(rows.sum())
+    matrix = np.empty((height, len(features)), dtype=np.float32, order="F")
+    for j, name in enumerate(features):
+        column = frame[name] if rows is None else frame[name].filter(rows)
+        matrix[:, j] = column.cast(pl.Float32).to_numpy()
+    return matrix
 
 
 def train_lightgbm(features: pl.DataFrame, *, params: LightGBMParams) -> DemandModel:
@@ -132,29 +142,33 @@ def train_lightgbm(features: pl.DataFrame, *, params: LightGBMParams) -> DemandM
     ``build_features`` output with a known target in the last ``window_days`` days.
 
     Missing days (null units) are unknown demand, not zero, so they are not training rows.
-    Codes are passed as categoricals, so LightGBM splits on item identity, not on its order."""
+    Codes are passed as categoricals, so LightGBM splits on item identity, not on its order.
+    The binned dataset is built once and shared by the three boosters; the float matrix is
+    freed as soon as it is binned."""
     import lightgbm
 
-    known = features.filter(pl.col(TARGET).is_not_null())
-    if known.is_empty():
+    known = pl.col(TARGET).is_not_null()
+    end = features.select(pl.col("date").filter(known).max()).item()
+    if end is None:
         raise ValueError("no rows with a known target to train on")
-    end = known["date"].max()
-    rows = known.filter(pl.col("date") > end - timedelta(days=params.window_days))
+    window = features.select(known & (pl.col("date") > end - timedelta(days=params.window_days)))
+    rows = window.to_series()
     names = tuple(FEATURE_COLUMNS)
     data = lightgbm.Dataset(
-        _matrix(rows, names),
-        label=rows[TARGET].cast(pl.Float32).to_numpy(),
+        _matrix(features, names, rows),
+        label=features[TARGET].filter(rows).cast(pl.Float32).to_numpy(),
         feature_name=list(names),
         categorical_feature=list(CATEGORICAL_FEATURES),
-        free_raw_data=False,
-    )
+        params=params.booster_params(),  # what binning reads (seed, min_data_in_leaf) is shared
+    ).construct()  # frees the float matrix: only the bins stay
     boosters = {
         level: lightgbm.train(
             params.booster_params(alpha), data, num_boost_round=params.num_boost_round
         )
         for level, alpha in (("p10", 0.1), ("p50", None), ("p90", 0.9))
     }
-    return DemandModel(boosters, names, rows.height, rows["date"].min(), end, params)
+    start = features["date"].filter(rows).min()
+    return DemandModel(boosters, names, int(rows.sum()), start, end, params)
 
 
 def feature_importance(model: DemandModel) -> dict[str, float]:
