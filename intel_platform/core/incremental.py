@@ -17,14 +17,16 @@ recomputed, so a bad segment never survives by being kept.
 """
 
 import json
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import asdict, dataclass, field
 from datetime import date, timedelta
 from pathlib import Path
+from typing import TypeVar
 
 import duckdb
 
 MANIFEST = "manifest.json"
+K = TypeVar("K", date, str)
 
 
 @dataclass(frozen=True)
@@ -88,10 +90,7 @@ class Manifest:
 
     def changed_keys(self, context: Mapping[str, str]) -> set[str]:
         """Keys whose context differs from the one the table was built with, or is new/gone."""
-        before = self.context
-        return {
-            key for key in before.keys() | context.keys() if before.get(key) != context.get(key)
-        }
+        return set(_differing(self.context, context))
 
 
 def read_manifest(directory: Path) -> Manifest | None:
@@ -127,7 +126,7 @@ def plan(
         return Plan(True, None, (), "first build (no manifest): full build")
     if previous.signature != signature:
         return Plan(True, None, (), "the feature rules changed: full rebuild")
-    changed = _changed_days(previous.inputs, inputs)
+    changed = sorted(_differing(previous.inputs, inputs))
     failed = [segment.first for segment in previous.segments if not segment.passed]
     recoded = [recoded_from] if recoded_from else []
     if not changed and not failed and not recoded:
@@ -146,9 +145,9 @@ def plan(
     return Plan(True, start, keep, f"{what}: {where}")
 
 
-def _changed_days(before: Mapping[date, str], now: Mapping[date, str]) -> list[date]:
-    """Days whose fingerprint differs, appeared or disappeared."""
-    return sorted(day for day in before.keys() | now.keys() if before.get(day) != now.get(day))
+def _differing(before: Mapping[K, str], now: Mapping[K, str]) -> Iterator[K]:
+    """Keys whose value differs, appeared or disappeared (input days, context keys)."""
+    return (key for key in before.keys() | now.keys() if before.get(key) != now.get(key))
 
 
 def day_fingerprints(

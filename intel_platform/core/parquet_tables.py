@@ -86,12 +86,6 @@ def staged_table(directory: Path) -> Iterator[StagedTable]:
     shutil.rmtree(retired, ignore_errors=True)
 
 
-def write_parts(directory: Path, parts: Iterable[tuple[str, pl.DataFrame | pl.LazyFrame]]) -> int:
-    """Write each (name, frame) to ``<name>.parquet`` as a whole new table; returns the rows."""
-    with staged_table(directory) as table:
-        return sum(table.write(name, frame) for name, frame in parts)
-
-
 def parts_version(directory: Path) -> str:
     """A cheap content fingerprint: each part's name, size and Parquet row count (read from the
     footer), so an unchanged rebuild keeps its data version."""

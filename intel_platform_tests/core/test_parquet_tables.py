@@ -1,10 +1,17 @@
+from collections.abc import Iterable
 from pathlib import Path
 
 import polars as pl
 import pytest
 from polars.testing import assert_frame_equal
 
-from intel_platform.core.parquet_tables import parts_version, scan, staged_table, write_parts
+from intel_platform.core.parquet_tables import parts_version, scan, staged_table
+
+
+def write_parts(directory: Path, parts: Iterable[tuple[str, pl.DataFrame | pl.LazyFrame]]) -> int:
+    """A whole new table of (name, frame) parts through the staged writer; returns the rows."""
+    with staged_table(directory) as table:
+        return sum(table.write(name, frame) for name, frame in parts)
 
 
 def _parts(n: int) -> list[tuple[str, pl.DataFrame]]:

@@ -41,7 +41,7 @@ from functools import lru_cache
 import holidays
 import polars as pl
 
-from intel_platform.demand.features.codes import catalog_codes, field_enum
+from intel_platform.demand.features.codes import catalog_codes, catalog_items, field_enum
 
 GRAIN = ("store_id", "item_id", "date")
 TARGET = "units"
@@ -72,7 +72,6 @@ FEATURE_COLUMNS = (
     *CATEGORICAL_FEATURES,
 )
 
-_CATALOG = ("item_id", "category", "department")
 _PRICE_SCALE = 1000  # prices averaged as integer mills: exact, so history length cannot matter
 # Empty days put before each series: a window of <= _PAD days can never reach the previous one.
 _PAD = max(*WINDOWS, PRICE_WINDOW)
@@ -130,7 +129,7 @@ def build_features(
     since first sale. Output: the grain, ``units`` (target, null on a missing day), then
     ``FEATURE_COLUMNS``.
     """
-    calendar, day_index, store_ids = _context(daily, holidays_country)
+    calendar, day_index, store_ids = _context(daily, holidays_country, stores=codes is None)
     products = products.lazy().collect()
     codes = catalog_codes(products, store_ids) if codes is None else codes
     features = _history_features(
@@ -150,18 +149,23 @@ def build_features(
     return features
 
 
-def _context(daily: pl.LazyFrame, country: str) -> tuple[pl.DataFrame, pl.Expr, pl.Series]:
+def _context(
+    daily: pl.LazyFrame, country: str, *, stores: bool
+) -> tuple[pl.DataFrame, pl.Expr, pl.Series | None]:
     """The small tables the row pass gathers from: calendar of the covered days (with the
-    row-to-calendar index) and the store ids present (a fresh codebook's stores). One cheap
-    pre-pass."""
-    store_ids = daily.select(pl.col("store_id").unique().cast(pl.String))
-    bounds = daily.select(lo=pl.col("date").min(), hi=pl.col("date").max())
-    lohi, store_frame = pl.collect_all([bounds, store_ids])
+    row-to-calendar index) and, when ``stores``, the store ids present (a fresh codebook's
+    stores; a given codebook needs none, so blocks and forecast steps skip that scan). One
+    cheap pre-pass."""
+    queries = [daily.select(lo=pl.col("date").min(), hi=pl.col("date").max())]
+    if stores:
+        queries.append(daily.select(pl.col("store_id").unique().cast(pl.String)))
+    lohi, *store_frame = pl.collect_all(queries)
     lo, hi = lohi.row(0)
     if lo is None:  # no rows: an empty calendar tells the caller
         lo, hi = date(1970, 1, 2), date(1970, 1, 1)
     day_index = _D - (lo - date(1970, 1, 1)).days
-    return holiday_calendar(lo, hi, country), day_index, store_frame["store_id"]
+    store_ids = store_frame[0]["store_id"] if store_frame else None
+    return holiday_calendar(lo, hi, country), day_index, store_ids
 
 
 def first_sales(daily: pl.LazyFrame | pl.DataFrame) -> pl.DataFrame:
@@ -331,11 +335,7 @@ def _code_exprs(codes: pl.DataFrame, products: pl.DataFrame) -> list[pl.Expr]:
     Store and item are encoded once per series and gathered back by series number; category
     and department are looked up per item code in a small array (the item's values in the
     current catalog). Nothing joins 59 M rows."""
-    catalog = (
-        products.select(pl.col(*_CATALOG).cast(pl.String))
-        .filter(pl.col("item_id").is_not_null())
-        .unique("item_id", keep="first", maintain_order=True)
-    )
+    catalog = catalog_items(products)
     per_series = pl.col("_sid") - 1
     store_enum, item_enum = field_enum(codes, "store_id"), field_enum(codes, "item_id")
     store = pl.col("store_id").filter("_first").cast(pl.String).cast(store_enum, strict=False)

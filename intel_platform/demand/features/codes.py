@@ -9,7 +9,7 @@ values would renumber every item after a launch sorting before them, and the cha
 read one item's history as another's. A first codebook is the positions in the sorted values.
 """
 
-__all__ = ["CODES_SCHEMA", "catalog_codes", "field_enum"]
+__all__ = ["CODES_SCHEMA", "catalog_codes", "catalog_items", "field_enum"]
 
 import polars as pl
 
@@ -35,6 +35,16 @@ def catalog_codes(
         codes = range(taken.height, taken.height + len(new))
         frames.append(pl.DataFrame({"field": field, "value": new, "code": codes}, CODES_SCHEMA))
     return pl.concat(frames).sort("field", "code")
+
+
+def catalog_items(products: pl.DataFrame) -> pl.DataFrame:
+    """One row per catalog item (the first listed wins): item_id, category, department as
+    strings. What the category and department codes of an item's rows are read from."""
+    return (
+        products.select(pl.col(*_CATALOG_FIELDS).cast(pl.String))
+        .filter(pl.col("item_id").is_not_null())
+        .unique("item_id", keep="first", maintain_order=True)
+    )
 
 
 def field_enum(codes: pl.DataFrame, field: str) -> pl.Enum:

@@ -58,7 +58,7 @@ from intel_platform.demand.features.build import (
     TARGET,
     build_features,
 )
-from intel_platform.demand.features.codes import catalog_codes
+from intel_platform.demand.features.codes import catalog_codes, catalog_items
 
 DAILY_KEY = dg.AssetKey(["demand", "harmonized", "daily_demand"])  # built in harmonized.py
 KEY = dg.AssetKey(["demand", "features", "store_item_day"])
@@ -120,7 +120,11 @@ class _Tally:
 
     outcome: CheckOutcome = field(default_factory=CheckOutcome)
     schema: Mapping[str, pl.DataType] = field(default_factory=dict)
-    rows: int = 0
+
+    @property
+    def rows(self) -> int:
+        """Rows of the parts written: each part is checked once, whole."""
+        return self.outcome.rows_checked
 
     def check(self, part: pl.DataFrame) -> None:
         """Pandera on the part in memory, on the contract's columns only (ids as codes); on a
@@ -131,7 +135,6 @@ class _Tally:
         if not outcome.passed:
             outcome = contract_outcome(schema, part.select("store_id", "item_id", *columns))
         self.outcome, self.schema = self.outcome.merge(outcome), part.schema
-        self.rows += part.height
 
 
 def _item_enum(conn: duckdb.DuckDBPyConnection) -> str:
@@ -193,11 +196,9 @@ class _Catalog:
     def context(self) -> dict[str, str]:
         """What each store's and item's rows are built with (an item's category and department
         give its codes), for the manifest: a changed entry recomputes that series' rows."""
-        items = self.products.select(pl.col("item_id", "category", "department").cast(pl.String))
-        items = items.filter(pl.col("item_id").is_not_null()).unique("item_id", keep="first")
         return {
             **{f"store:{store}": "" for store in self.stores["store_id"].cast(pl.String)},
-            **{f"item:{i}": f"{c}|{d}" for i, c, d in items.iter_rows()},
+            **{f"item:{i}": f"{c}|{d}" for i, c, d in catalog_items(self.products).iter_rows()},
         }
 
 
