@@ -20,6 +20,7 @@ __all__ = [
     "recursive_forecast",
     "seasonal_naive",
     "split_at_origin",
+    "string_ids",
 ]
 
 import re
@@ -103,6 +104,11 @@ def seasonal_naive(history: pl.DataFrame, horizon: int = HORIZON) -> pl.DataFram
     )
     out = grid.join(last_seen, on=[*IDS, "_weekday"], how="left")
     return out.select(*GRAIN, "horizon", "p50").sort(GRAIN)
+
+
+def string_ids(frame: pl.DataFrame) -> pl.DataFrame:
+    """Ids as plain strings, so Categorical (daily_demand) and String frames join."""
+    return frame.with_columns(pl.col(IDS).cast(pl.String))
 
 
 def recursive_forecast(

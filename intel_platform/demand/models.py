@@ -16,6 +16,7 @@ from intel_platform.core.parquet_tables import scan, table_dir
 from intel_platform.core.registry import TrainingRun, data_version
 from intel_platform.core.resources import MlflowResource, ProjectHomeResource
 from intel_platform.core.warehouse import read_table, replace_table, table_name
+from intel_platform.demand.evaluation import backtest as run_backtest
 from intel_platform.demand.features import FEATURE_COLUMNS, GRAIN, MIN_HISTORY_DAYS
 from intel_platform.demand.forecasting import COVARIATES
 from intel_platform.demand.prophet_models import (
@@ -31,7 +32,6 @@ from intel_platform.demand.training import (
     train_lightgbm,
     with_cold_start,
 )
-from intel_platform.demand.training import backtest as run_backtest
 
 KEY_PREFIX = ["demand", "models"]
 GROUP = "demand_models"

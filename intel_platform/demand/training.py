@@ -1,4 +1,5 @@
-"""Demand model training, explanations, rolling-origin backtests and the cold-start fallback.
+"""Demand model training, explanations, the forecasters the backtest compares (``evaluation``)
+and the cold-start fallback.
 
 Pure functions: frames in, frames (or a fitted model) out; no Dagster, no MLflow, no I/O, no
 clock (a forecast origin is the last date of the history it is given).
@@ -11,18 +12,15 @@ Why these choices
   safety stock needs, and there is no hold-out set to carve out of a short history.
 - Features come from ``build_features`` both here and inside ``recursive_forecast``: one feature
   definition for training and serving.
-- ``backtest`` hands every model the same origins and only history <= origin; seasonal naive
-  always runs beside them (DOMAIN.md: every model must beat it, reported side by side).
 - A series younger than ``min_history_days`` has no lags to learn from: its forecast comes
   from the level above (the new category story), never 0 and never null.
 """
 
 __all__ = [
-    "BacktestResult",
+    "LEVELS",
     "DemandModel",
     "Forecaster",
     "LightGBMParams",
-    "backtest",
     "cold_start_fallback",
     "contributions",
     "feature_importance",
@@ -40,22 +38,19 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import polars as pl
 
-from intel_platform.core.metrics import forecast_metrics
 from intel_platform.demand.features import (
     CATEGORICAL_FEATURES,
     FEATURE_COLUMNS,
     GRAIN,
     TARGET,
     build_features,
+    catalog_items,
 )
 from intel_platform.demand.forecasting import (
-    COVARIATES,
-    HORIZON,
     IDS,
-    backtest_origins,
     recursive_forecast,
     seasonal_naive,
-    split_at_origin,
+    string_ids,
 )
 
 if TYPE_CHECKING:
@@ -235,118 +230,6 @@ def with_cold_start(forecaster: Forecaster, *, min_history_days: int = 28) -> Fo
     return forecast
 
 
-@dataclass(frozen=True)
-class BacktestResult:
-    """``metrics``: one row per scope (``window``: model x origin; ``overall``: model;
-    ``category``: model x category) with n, missing, wape, mape, rmse, bias, coverage (share of
-    actuals inside p10..p90, null for a model without a band). ``forecasts``: every actual row
-    of every window with each model's levels (null where it gave none)."""
-
-    metrics: pl.DataFrame
-    forecasts: pl.DataFrame
-    origins: list[date]
-
-    def overall(self, metric: str = "wape") -> dict[str, float | None]:
-        """``metric`` over all windows, per model: the headline comparison."""
-        rows = self.metrics.filter(pl.col("scope") == "overall")
-        return dict(zip(rows["model"].to_list(), rows[metric].to_list(), strict=True))
-
-
-def backtest(
-    daily: pl.DataFrame,
-    products: pl.DataFrame,
-    models: dict[str, Forecaster],
-    *,
-    windows: int = 3,
-    horizon: int = HORIZON,
-    common_rows: bool = True,
-) -> BacktestResult:
-    """Rolling-origin backtest of every model on the same ``windows`` origins.
-
-    Each forecaster gets history <= origin and the horizon's covariates (price, promo, is_open;
-    never units). Seasonal naive always runs as ``seasonal_naive`` (a model of that name is
-    replaced by it). Rows are the actuals known in each window; a model that leaves one out
-    (seasonal naive cannot forecast a series launched after the origin) gets a null p50 there,
-    counted in ``missing``. ``common_rows`` (default) scores only rows every model forecast:
-    the same rows for every model, not just the same windows."""
-    daily = _string_ids(daily).sort(GRAIN)
-    models = {**models, "seasonal_naive": seasonal_naive_forecaster()}
-    origins = backtest_origins(daily["date"].max(), windows=windows, horizon=horizon)
-    frames = []
-    for origin in origins:
-        history, actuals = split_at_origin(daily, origin, horizon)
-        future = actuals.select(*GRAIN, *COVARIATES)
-        truth = actuals.filter(pl.col(TARGET).is_not_null()).select(
-            *GRAIN, actual=pl.col(TARGET).cast(pl.Float64)
-        )
-        for name, forecaster in models.items():
-            out = forecaster(history, future, products, horizon)
-            frames.append(_scored(out, truth, name, origin))
-    forecasts = (
-        pl.concat(frames, how="diagonal_relaxed")
-        .join(_categories(products), on="item_id", how="left")
-        .select("model", "origin", *GRAIN, "category", "horizon", "actual", *LEVELS)
-        .sort("model", "origin", *GRAIN)
-    )
-    return BacktestResult(_backtest_metrics(forecasts, common_rows=common_rows), forecasts, origins)
-
-
-def _scored(out: pl.DataFrame, truth: pl.DataFrame, model: str, origin: date) -> pl.DataFrame:
-    """The window's actuals with this model's levels joined on (missing levels are null)."""
-    if "p50" not in out.columns:
-        raise ValueError(f"forecaster {model!r} returned no p50: {out.columns}")
-    levels = [
-        pl.col(c).cast(pl.Float64) if c in out.columns else pl.lit(None, pl.Float64).alias(c)
-        for c in LEVELS
-    ]
-    predicted = _string_ids(out).select(*GRAIN, *levels)
-    return truth.join(predicted, on=GRAIN, how="left").with_columns(
-        model=pl.lit(model),
-        origin=pl.lit(origin),
-        horizon=(pl.col("date") - pl.lit(origin)).dt.total_days().cast(pl.Int16),
-    )
-
-
-def _backtest_metrics(forecasts: pl.DataFrame, *, common_rows: bool) -> pl.DataFrame:
-    """Metrics per window, overall and per category, plus p10..p90 coverage and ``missing``
-    (actual rows of the scope the model left without a p50). With ``common_rows`` only rows
-    every model forecast are scored, so models are compared on identical rows."""
-    known = pl.all_horizontal(pl.col("actual", "p10", "p90").is_not_null())
-    inside = pl.col("actual").is_between(pl.col("p10"), pl.col("p90"))
-    shared = pl.col("p50").is_not_null().all().over("origin", *GRAIN)
-    scored = forecasts.filter(shared) if common_rows else forecasts
-    frames = []
-    for scope, by in (
-        ("window", ["model", "origin"]),
-        ("overall", ["model"]),
-        ("category", ["model", "category"]),
-    ):
-        missing = forecasts.group_by(by).agg(missing=pl.col("p50").is_null().sum())
-        scores = forecast_metrics(scored, actual="actual", forecast="p50", by=by)
-        coverage = scored.group_by(by).agg(coverage=inside.filter(known).mean())
-        joined = missing.join(scores, on=by, how="left", nulls_equal=True).join(
-            coverage, on=by, how="left", nulls_equal=True
-        )
-        frames.append(joined.with_columns(pl.col("n").fill_null(0), scope=pl.lit(scope)))
-    out = pl.concat(frames, how="diagonal_relaxed")
-    metrics = ["n", "missing", "wape", "mape", "rmse", "bias", "coverage"]
-    return out.select("scope", "model", "origin", "category", *metrics).sort(
-        "scope", "model", "origin", "category", nulls_last=True
-    )
-
-
-def _string_ids(frame: pl.DataFrame) -> pl.DataFrame:
-    """Ids as plain strings, so Categorical (daily_demand) and String frames join."""
-    return frame.with_columns(pl.col(IDS).cast(pl.String))
-
-
-def _categories(products: pl.DataFrame) -> pl.DataFrame:
-    """item_id -> category (first catalog row per item)."""
-    return products.select(pl.col("item_id", "category").cast(pl.String)).unique(
-        "item_id", keep="first", maintain_order=True
-    )
-
-
 def cold_start_fallback(
     forecast: pl.DataFrame,
     history: pl.DataFrame,
@@ -400,17 +283,17 @@ def _with_levels_above(
     """``forecast`` plus each series' observed days (``_days``) and the category, store and
     chain statistics of established series over the lookback (``_<level>_p10/p50/p90``)."""
     origin = history["date"].max()
-    known = _string_ids(history).filter(pl.col(TARGET).is_not_null())
+    known = string_ids(history).filter(pl.col(TARGET).is_not_null())
     days = known.group_by(IDS).agg(_days=pl.len())
     recent = (
         known.filter(pl.col("date") > origin - timedelta(days=lookback_days))
         .join(days.filter(pl.col("_days") >= min_history_days), on=IDS, how="semi")
-        .join(_categories(products), on="item_id", how="left")
+        .join(catalog_items(products).select("item_id", "category"), on="item_id", how="left")
     )
     return (
-        _string_ids(forecast)
+        string_ids(forecast)
         .join(days, on=IDS, how="left")
-        .join(_categories(products).rename({"category": "_cat"}), on="item_id", how="left")
+        .join(catalog_items(products).select("item_id", _cat="category"), on="item_id", how="left")
         .join(
             _level_stats(recent, ["store_id", "category"], "_category"),
             how="left",

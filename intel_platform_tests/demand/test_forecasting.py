@@ -5,6 +5,7 @@ import polars as pl
 import pytest
 from polars.testing import assert_frame_equal
 
+from intel_platform.demand.evaluation import backtest
 from intel_platform.demand.features import FEATURE_COLUMNS, GRAIN, build_features
 from intel_platform.demand.forecasting import (
     TAIL_DAYS,
@@ -13,7 +14,6 @@ from intel_platform.demand.forecasting import (
     seasonal_naive,
     split_at_origin,
 )
-from intel_platform.demand.training import backtest
 from intel_platform_tests.fixtures import DAILY_SCHEMA
 
 D0 = date(2023, 1, 2)  # a Monday

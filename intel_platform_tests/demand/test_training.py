@@ -5,6 +5,7 @@ import polars as pl
 import pytest
 from polars.testing import assert_frame_equal
 
+from intel_platform.demand.evaluation import backtest
 from intel_platform.demand.features import FEATURE_COLUMNS, GRAIN, build_features
 from intel_platform.demand.forecasting import backtest_origins, recursive_forecast
 from intel_platform.demand.prophet_models import (
@@ -15,7 +16,6 @@ from intel_platform.demand.prophet_models import (
 )
 from intel_platform.demand.training import (
     LightGBMParams,
-    backtest,
     cold_start_fallback,
     contributions,
     feature_importance,

@@ -21,6 +21,7 @@ __all__ = [
     "WINDOWS",
     "build_features",
     "catalog_codes",
+    "catalog_items",
     "features_schema",
     "read_codes",
     "first_sales",
@@ -42,7 +43,7 @@ from intel_platform.demand.features.build import (
     first_sales,
     holiday_calendar,
 )
-from intel_platform.demand.features.codes import catalog_codes
+from intel_platform.demand.features.codes import catalog_codes, catalog_items
 from intel_platform.demand.features.table import (
     CHECKS,
     DAILY_KEY,
